@@ -1,0 +1,43 @@
+# mirrord — see README.md. `make run` syncs examples/mirrord.yaml and serves
+# it; `make test` runs every test (CI runs it through .ci/run).
+GO       ?= go
+BIN      := bin/mirrord
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+CONFIG   ?= examples/mirrord.yaml
+STATICCHECK_VERSION ?= v0.8.2
+
+.PHONY: build run test test-short bench lint fmt clean
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/mirrord
+
+# The main job: sync the bundled example into a snapshot, promote it to
+# "production", then serve it (Ctrl-C stops).
+run: build
+	$(BIN) --config $(CONFIG) sync
+	$(BIN) --config $(CONFIG) snapshot promote $$($(BIN) --config $(CONFIG) snapshot list --json | sed -n 's/.*"id": "\(.*\)".*/\1/p' | tail -1) production
+	$(BIN) --config $(CONFIG) snapshot list
+	$(BIN) --config $(CONFIG) serve
+
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+bench: build
+	bash bench/run.sh
+
+lint:
+	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting"; exit 1)
+	$(GO) vet ./...
+	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
+
+fmt:
+	gofmt -w .
+
+clean:
+	rm -rf bin

@@ -1,0 +1,177 @@
+package snapshot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/mirrord/mirrord/internal/store"
+)
+
+// Channel is a mutable name pointing at a snapshot, with the log of every
+// move. Promote pushes a snapshot; Rollback pops back to the one before.
+type Channel struct {
+	Name     string `json:"name"`
+	Snapshot string `json:"snapshot"`
+	History  []Move `json:"history"`
+}
+
+// Move is one change of a channel's pointer.
+type Move struct {
+	Action   string    `json:"action"` // "promote" or "rollback"
+	Snapshot string    `json:"snapshot"`
+	From     string    `json:"from,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+var channelName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+// ValidChannel checks a channel name.
+func ValidChannel(name string) error {
+	if !channelName.MatchString(name) {
+		return fmt.Errorf("channel name %q: use lowercase letters, digits, '.', '_' and '-'", name)
+	}
+	return nil
+}
+
+// stack replays the history: promote pushes, rollback pops.
+func (ch *Channel) stack() []string {
+	var st []string
+	for _, m := range ch.History {
+		switch m.Action {
+		case "promote":
+			st = append(st, m.Snapshot)
+		case "rollback":
+			if len(st) > 0 {
+				st = st[:len(st)-1]
+			}
+		}
+	}
+	return st
+}
+
+// Previous is what Rollback would move the channel to ("" if nothing).
+func (ch *Channel) Previous() string {
+	st := ch.stack()
+	if len(st) < 2 {
+		return ""
+	}
+	return st[len(st)-2]
+}
+
+// Channel returns one channel.
+func (c *Catalog) Channel(ctx context.Context, name string) (*Channel, error) {
+	if err := ValidChannel(name); err != nil {
+		return nil, err
+	}
+	data, err := c.st.Meta().Get(ctx, channelsPrefix+"/"+name)
+	if store.IsNotExist(err) {
+		return nil, fmt.Errorf("channel %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading channel %q: %w", name, err)
+	}
+	ch := new(Channel)
+	if err := json.Unmarshal(data, ch); err != nil {
+		return nil, fmt.Errorf("channel %q: corrupt record: %w", name, err)
+	}
+	return ch, nil
+}
+
+// Channels returns every channel, sorted by name.
+func (c *Catalog) Channels(ctx context.Context) ([]*Channel, error) {
+	names, err := c.st.Meta().List(ctx, channelsPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("listing channels: %w", err)
+	}
+	var out []*Channel
+	for _, n := range names {
+		if ValidChannel(n) != nil {
+			continue
+		}
+		ch, err := c.Channel(ctx, n)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ch)
+	}
+	return out, nil
+}
+
+// Promote points channel at snapshot id (creating the channel if needed).
+func (c *Catalog) Promote(ctx context.Context, channel, id string) (*Channel, error) {
+	if _, err := c.Get(ctx, id); err != nil {
+		return nil, err
+	}
+	return c.update(ctx, channel, true, func(ch *Channel) error {
+		ch.History = append(ch.History, Move{Action: "promote", Snapshot: id, From: ch.Snapshot, At: c.now().UTC()})
+		ch.Snapshot = id
+		return nil
+	})
+}
+
+// Rollback moves channel back to the snapshot it pointed at before the
+// current one.
+func (c *Catalog) Rollback(ctx context.Context, channel string) (*Channel, error) {
+	return c.update(ctx, channel, false, func(ch *Channel) error {
+		prev := ch.Previous()
+		if prev == "" {
+			return fmt.Errorf("channel %q: %w to roll back to", channel, ErrNoHistory)
+		}
+		if ok, err := c.Exists(ctx, prev); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("channel %q: previous snapshot %s was deleted; promote a snapshot instead: %w", channel, prev, ErrNotFound)
+		}
+		ch.History = append(ch.History, Move{Action: "rollback", Snapshot: prev, From: ch.Snapshot, At: c.now().UTC()})
+		ch.Snapshot = prev
+		return nil
+	})
+}
+
+// update applies fn to the channel under the meta lock and writes it back.
+func (c *Catalog) update(ctx context.Context, name string, create bool, fn func(*Channel) error) (*Channel, error) {
+	if err := ValidChannel(name); err != nil {
+		return nil, err
+	}
+	unlock, err := c.st.Lock(ctx, metaLock)
+	if err != nil {
+		return nil, fmt.Errorf("locking channels: %w", err)
+	}
+	defer unlock()
+	ch, err := c.Channel(ctx, name)
+	if errors.Is(err, ErrNotFound) && create {
+		ch, err = &Channel{Name: name}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := fn(ch); err != nil {
+		return nil, err
+	}
+	data, err := json.MarshalIndent(ch, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := c.st.Meta().Put(ctx, channelsPrefix+"/"+name, data); err != nil {
+		return nil, fmt.Errorf("writing channel %q: %w", name, err)
+	}
+	return ch, nil
+}
+
+// ChannelsOf returns the names of channels currently pointing at id.
+func ChannelsOf(chans []*Channel, id string) []string {
+	var out []string
+	for _, ch := range chans {
+		if ch.Snapshot == id {
+			out = append(out, ch.Name)
+		}
+	}
+	return out
+}
