@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mirrord/mirrord/internal/config"
+	"github.com/mirrord/mirrord/internal/fetch"
+	"github.com/mirrord/mirrord/internal/filesrc"
+	"github.com/mirrord/mirrord/internal/progress"
+	"github.com/mirrord/mirrord/internal/signing"
+	"github.com/mirrord/mirrord/internal/snapshot"
+	"github.com/mirrord/mirrord/internal/source"
+	"github.com/mirrord/mirrord/internal/store/fs"
+	"github.com/mirrord/mirrord/internal/syncer"
+)
+
+// app holds the dependencies one command needs, built from the config in
+// one place and passed down; nothing is global.
+type app struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	catalog *snapshot.Catalog
+	reg     *prometheus.Registry
+}
+
+func (g *globals) open() (*app, error) {
+	cfg, err := config.Load(g.config)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	st, err := fs.Open(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("opening store %s: %w", cfg.DataDir, err)
+	}
+	return &app{cfg: cfg, log: g.logger(), catalog: snapshot.New(st), reg: prometheus.NewRegistry()}, nil
+}
+
+// sources builds every configured source. Each kind has its builder in
+// kind_KIND.go.
+func (a *app) sources() ([]source.Source, error) {
+	var out []source.Source
+	for _, build := range []func() ([]source.Source, error){a.aptSources, a.yumSources, a.gitSources} {
+		srcs, err := build()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, srcs...)
+	}
+	for _, f := range a.cfg.File {
+		files := make([]filesrc.File, len(f.Files))
+		for i, e := range f.Files {
+			files[i] = filesrc.File{URL: e.URL, SHA256: e.SHA256, Path: e.Path}
+		}
+		s, err := filesrc.New(f.Name, files)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func (a *app) syncer(prog progress.Reporter, onBytes func(int64)) (*syncer.Syncer, error) {
+	srcs, err := a.sources()
+	if err != nil {
+		return nil, err
+	}
+	if len(srcs) == 0 {
+		return nil, usageError{fmt.Errorf("%s: no sources configured (add apt:, yum:, git: or file: entries)", a.cfg.Path)}
+	}
+	client := &http.Client{Transport: &http.Transport{
+		Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16,
+		IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: 60 * time.Second,
+	}}
+	f := fetch.New(a.catalog.Store().Blobs(), fetch.Options{
+		Client: client, PerHost: a.cfg.Sync.PerHost, Retries: a.cfg.Sync.Retries,
+		UserAgent: "mirrord/" + version, Logger: a.log, Metrics: fetch.NewMetrics(a.reg), OnBytes: onBytes,
+	})
+	key, err := signing.LoadOrCreate(a.cfg.Signing.KeyFile, "mirrord")
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	return &syncer.Syncer{
+		Signer: key, PublicURL: a.cfg.PublicURL,
+		Catalog: a.catalog, Fetch: f, Progress: prog, Log: a.log,
+		StateDir: filepath.Join(a.cfg.DataDir, "state"), Sources: srcs,
+		Concurrency: a.cfg.Sync.Concurrency, Metrics: syncer.NewMetrics(a.reg),
+	}, nil
+}
+
+func stderrIsTTY(g *globals) bool {
+	f, ok := g.stderr.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

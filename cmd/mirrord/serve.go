@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mirrord/mirrord/internal/progress"
+	"github.com/mirrord/mirrord/internal/server"
+	"github.com/mirrord/mirrord/internal/signing"
+	"github.com/mirrord/mirrord/internal/syncer"
+)
+
+func newServeCmd(g *globals) *cobra.Command {
+	var listen string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve snapshots, channels, the JSON API, metrics and the web UI over HTTP",
+		Long: `serve answers the URL layout of DESIGN.md: /snapshots/ID/KIND/NAME/...,
+/channels/CHANNEL/..., /keys/mirrord.asc, /api/v1/..., /metrics, /healthz and /.
+With sync.interval set it also runs scheduled syncs.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := g.open()
+			if err != nil {
+				return err
+			}
+			if listen != "" {
+				a.cfg.Listen = listen
+			}
+			return a.serve(cmd.Context(), g)
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "", "address to listen on (overrides the config's listen)")
+	return cmd
+}
+
+func (a *app) serve(ctx context.Context, g *globals) error {
+	key, err := signing.LoadOrCreate(a.cfg.Signing.KeyFile, "mirrord")
+	if err != nil {
+		return fmt.Errorf("signing key: %w", err)
+	}
+	token, err := a.cfg.Token()
+	if err != nil {
+		return usageError{err}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobs, err := a.jobs(ctx, g)
+	if err != nil {
+		return err
+	}
+	opt := server.Options{
+		Catalog: a.catalog, PublicKey: key.PublicArmored(), Token: token,
+		Logger: a.log, Registry: a.reg, Version: version, Kinds: a.kindServers(),
+	}
+	if jobs != nil {
+		opt.Syncs = syncsAdapter{jobs}
+	}
+	h, err := server.New(opt)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w (is another mirrord or web server running there? set listen: or --listen)", a.cfg.Listen, err)
+	}
+	a.announce(ln.Addr().String(), token != "")
+	if jobs != nil && a.cfg.Sync.Interval.Duration > 0 {
+		go schedule(ctx, a.log, jobs, a.cfg.Sync.Interval.Duration)
+	}
+	return runHTTP(ctx, ln, h, a.log)
+}
+
+func (a *app) jobs(ctx context.Context, g *globals) (*syncer.Jobs, error) {
+	srcs, err := a.sources()
+	if err != nil || len(srcs) == 0 {
+		return nil, err
+	}
+	s, err := a.syncer(progress.New(g.stderr, a.log), nil)
+	if err != nil {
+		return nil, err
+	}
+	return syncer.NewJobs(ctx, func(ctx context.Context, names []string) (string, error) {
+		rec, err := s.Run(ctx, names)
+		if err != nil {
+			return "", err
+		}
+		return rec.ID, nil
+	}), nil
+}
+
+func (a *app) announce(addr string, writable bool) {
+	base := a.cfg.PublicURL
+	a.log.Info("serving", "listen", addr, "public_url", base, "write_api", writable)
+	a.log.Info("try", "ui", base+"/", "snapshots", base+"/snapshots/", "api", base+"/api/v1/snapshots", "key", base+"/keys/mirrord.asc", "metrics", base+"/metrics")
+}
+
+func runHTTP(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func schedule(ctx context.Context, log *slog.Logger, jobs *syncer.Jobs, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := jobs.Start(ctx, nil); err != nil {
+				log.Warn("scheduled sync skipped", "err", err)
+			}
+		}
+	}
+}
+
+// syncsAdapter maps the syncer's errors onto the server's.
+type syncsAdapter struct{ j *syncer.Jobs }
+
+func (s syncsAdapter) Start(ctx context.Context, sources []string) (int, error) {
+	id, err := s.j.Start(ctx, sources)
+	if errors.Is(err, syncer.ErrRunning) {
+		return 0, fmt.Errorf("%w: %w", server.ErrSyncRunning, err)
+	}
+	return id, err
+}
+
+func (s syncsAdapter) Status(id int) (any, bool) { return s.j.Status(id) }

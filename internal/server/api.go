@@ -1,0 +1,395 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mirrord/mirrord/internal/snapshot"
+)
+
+type apiRoute struct {
+	pattern []string // "*" matches one segment
+	method  string
+	write   bool // needs the bearer token
+	// h handles the route; params are the "*" segments. It returns the
+	// status and body of a success, or an error that writeErr maps to a
+	// status.
+	h func(s *Server, r *http.Request, params []string) (int, any, error)
+}
+
+var apiRoutes = []apiRoute{
+	{[]string{"snapshots"}, http.MethodGet, false, (*Server).apiSnapshots},
+	{[]string{"snapshots", "*"}, http.MethodGet, false, (*Server).apiSnapshot},
+	{[]string{"snapshots", "*"}, http.MethodDelete, true, (*Server).apiDeleteSnapshot},
+	{[]string{"snapshots", "*", "diff", "*"}, http.MethodGet, false, (*Server).apiDiff},
+	{[]string{"channels"}, http.MethodGet, false, (*Server).apiChannels},
+	{[]string{"channels", "*"}, http.MethodGet, false, (*Server).apiChannel},
+	{[]string{"channels", "*", "promote"}, http.MethodPost, true, (*Server).apiPromote},
+	{[]string{"channels", "*", "rollback"}, http.MethodPost, true, (*Server).apiRollback},
+	{[]string{"syncs"}, http.MethodPost, true, (*Server).apiStartSync},
+	{[]string{"syncs", "*"}, http.MethodGet, false, (*Server).apiSync},
+}
+
+func matchRoute(pattern, segs []string) ([]string, bool) {
+	if len(pattern) != len(segs) {
+		return nil, false
+	}
+	var params []string
+	for i, p := range pattern {
+		switch {
+		case p == "*":
+			params = append(params, segs[i])
+		case p != segs[i]:
+			return nil, false
+		}
+	}
+	return params, true
+}
+
+// serveAPI routes /api/v1/...
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	rest, ok := strings.CutPrefix(r.URL.Path, "/api/v1/")
+	if !ok || rest == "" {
+		s.writeError(w, r, http.StatusNotFound, "no such API route: "+r.URL.Path+" (see /api/v1/snapshots, /api/v1/channels)")
+		return
+	}
+	segs := strings.Split(rest, "/")
+	var allow []string
+	for _, rt := range apiRoutes {
+		params, ok := matchRoute(rt.pattern, segs)
+		if !ok {
+			continue
+		}
+		if r.Method != rt.method && !(r.Method == http.MethodHead && rt.method == http.MethodGet) {
+			allow = append(allow, rt.method)
+			if rt.method == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
+			continue
+		}
+		if rt.write {
+			if err := s.authorize(r); err != nil {
+				s.writeErr(w, r, err)
+				return
+			}
+		}
+		code, body, err := rt.h(s, r, params)
+		if err != nil {
+			s.writeErr(w, r, err)
+			return
+		}
+		writeJSON(w, code, body)
+		return
+	}
+	if allow != nil {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		s.writeError(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path+"; allowed: "+strings.Join(allow, ", "))
+		return
+	}
+	s.writeError(w, r, http.StatusNotFound, "no such API route: "+r.URL.Path)
+}
+
+// authorize checks the bearer token of a write request.
+func (s *Server) authorize(r *http.Request) error {
+	if s.opt.Token == "" {
+		return errorf(http.StatusForbidden, "write endpoints are disabled: this server has no token; set auth.token_file in the configuration")
+	}
+	auth := r.Header.Get("Authorization")
+	tok, ok := cutPrefixFold(auth, "Bearer ")
+	if !ok || tok == "" {
+		return errorf(http.StatusUnauthorized, "missing bearer token (Authorization: Bearer <token>)")
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+	if subtle.ConstantTimeCompare(got[:], s.token[:]) != 1 {
+		return errorf(http.StatusUnauthorized, "wrong bearer token")
+	}
+	return nil
+}
+
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) < len(prefix) || !strings.EqualFold(s[:len(prefix)], prefix) {
+		return s, false
+	}
+	return s[len(prefix):], true
+}
+
+// SourceSummary is one source in a snapshot listing.
+type SourceSummary struct {
+	Kind  string `json:"kind"`
+	Name  string `json:"name"`
+	Files int    `json:"files"`
+	Size  int64  `json:"size"`
+	Items int    `json:"items"`
+}
+
+// SnapshotSummary is one entry of GET /api/v1/snapshots.
+type SnapshotSummary struct {
+	ID       string          `json:"id"`
+	Created  time.Time       `json:"created"`
+	Size     int64           `json:"size"`
+	Sources  []SourceSummary `json:"sources"`
+	Channels []string        `json:"channels"`
+}
+
+// SnapshotDetail is GET /api/v1/snapshots/{ID}: the full record, its total
+// size and the channels pointing at it.
+type SnapshotDetail struct {
+	*snapshot.Record
+	Size     int64    `json:"size"`
+	Channels []string `json:"channels"`
+}
+
+// ChannelSummary is one entry of GET /api/v1/channels.
+type ChannelSummary struct {
+	Name     string    `json:"name"`
+	Snapshot string    `json:"snapshot"`
+	Previous string    `json:"previous,omitempty"`
+	Updated  time.Time `json:"updated"`
+	Moves    int       `json:"moves"`
+}
+
+// ChannelDetail is GET /api/v1/channels/{C} and the promote/rollback
+// answer.
+type ChannelDetail struct {
+	*snapshot.Channel
+	Previous string `json:"previous,omitempty"`
+}
+
+func summarize(rec *snapshot.Record, chans []string) SnapshotSummary {
+	ss := SnapshotSummary{ID: rec.ID, Created: rec.Created, Size: rec.Size(), Sources: make([]SourceSummary, 0, len(rec.Sources)), Channels: chans}
+	for _, src := range rec.Sources {
+		items := src.NItems
+		if src.Items == "" && items == 0 {
+			items = src.Files
+		}
+		ss.Sources = append(ss.Sources, SourceSummary{Kind: src.Kind, Name: src.Name, Files: src.Files, Size: src.Size, Items: items})
+	}
+	return ss
+}
+
+func (s *Server) apiSnapshots(r *http.Request, _ []string) (int, any, error) {
+	v, err := s.view(r.Context())
+	if err != nil {
+		return 0, nil, err
+	}
+	recs, err := s.records(r.Context(), v.ids)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := make([]SnapshotSummary, 0, len(recs))
+	for _, rec := range recs {
+		out = append(out, summarize(rec, v.channelsOf(rec.ID)))
+	}
+	return http.StatusOK, out, nil
+}
+
+// exactRecord returns the snapshot with exactly this ID (the API does not
+// resolve at-or-before).
+func (s *Server) exactRecord(r *http.Request, id string) (*snapshot.Record, *view, error) {
+	if _, err := snapshot.ParseID(id); err != nil {
+		return nil, nil, errorf(http.StatusBadRequest, "%v", err)
+	}
+	v, err := s.view(r.Context())
+	if err != nil {
+		return nil, nil, err
+	}
+	if !v.has(id) {
+		// Perhaps just created by another process.
+		if ok, err := s.cat.Exists(r.Context(), id); err != nil {
+			return nil, nil, err
+		} else if !ok {
+			return nil, nil, errorf(http.StatusNotFound, "snapshot %s: %v", id, snapshot.ErrNotFound)
+		}
+	}
+	rec, err := s.record(r.Context(), id)
+	return rec, v, err
+}
+
+func (s *Server) apiSnapshot(r *http.Request, p []string) (int, any, error) {
+	rec, v, err := s.exactRecord(r, p[0])
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, SnapshotDetail{Record: rec, Size: rec.Size(), Channels: v.channelsOf(rec.ID)}, nil
+}
+
+func (s *Server) apiDeleteSnapshot(r *http.Request, p []string) (int, any, error) {
+	id := p[0]
+	if _, err := snapshot.ParseID(id); err != nil {
+		return 0, nil, errorf(http.StatusBadRequest, "%v", err)
+	}
+	if err := s.cat.Delete(r.Context(), id); err != nil {
+		return 0, nil, err
+	}
+	s.recs.Delete(id)
+	s.changed(r.Context())
+	return http.StatusOK, map[string]string{"deleted": id}, nil
+}
+
+func (s *Server) apiDiff(r *http.Request, p []string) (int, any, error) {
+	a, _, err := s.exactRecord(r, p[0])
+	if err != nil {
+		return 0, nil, err
+	}
+	b, _, err := s.exactRecord(r, p[1])
+	if err != nil {
+		return 0, nil, err
+	}
+	d, err := s.cat.Diff(r.Context(), a, b)
+	if err != nil {
+		return 0, nil, err
+	}
+	if d == nil {
+		d = []snapshot.SourceDiff{}
+	}
+	return http.StatusOK, d, nil
+}
+
+func channelSummary(ch *snapshot.Channel) ChannelSummary {
+	cs := ChannelSummary{Name: ch.Name, Snapshot: ch.Snapshot, Previous: ch.Previous(), Moves: len(ch.History)}
+	if n := len(ch.History); n > 0 {
+		cs.Updated = ch.History[n-1].At
+	}
+	return cs
+}
+
+func (s *Server) apiChannels(r *http.Request, _ []string) (int, any, error) {
+	v, err := s.view(r.Context())
+	if err != nil {
+		return 0, nil, err
+	}
+	out := make([]ChannelSummary, 0, len(v.chanList))
+	for _, ch := range v.chanList {
+		out = append(out, channelSummary(ch))
+	}
+	return http.StatusOK, out, nil
+}
+
+func channelDetail(ch *snapshot.Channel) ChannelDetail {
+	if ch.History == nil {
+		ch.History = []snapshot.Move{}
+	}
+	return ChannelDetail{Channel: ch, Previous: ch.Previous()}
+}
+
+func (s *Server) apiChannel(r *http.Request, p []string) (int, any, error) {
+	if err := snapshot.ValidChannel(p[0]); err != nil {
+		return 0, nil, errorf(http.StatusBadRequest, "%v", err)
+	}
+	ch, err := s.cat.Channel(r.Context(), p[0])
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, channelDetail(ch), nil
+}
+
+const maxBody = 1 << 20
+
+// decodeBody decodes r's JSON body into v; an empty body leaves v alone
+// and reports false.
+func decodeBody(r *http.Request, v any) (bool, error) {
+	data, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return false, errorf(http.StatusBadRequest, "reading request body: %v", err)
+	}
+	if len(data) > maxBody {
+		return false, errorf(http.StatusRequestEntityTooLarge, "request body larger than %d bytes", maxBody)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return false, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return false, errorf(http.StatusBadRequest, "bad JSON body: %v", err)
+	}
+	if dec.More() {
+		return false, errorf(http.StatusBadRequest, "bad JSON body: trailing data")
+	}
+	return true, nil
+}
+
+func (s *Server) apiPromote(r *http.Request, p []string) (int, any, error) {
+	name := p[0]
+	if err := snapshot.ValidChannel(name); err != nil {
+		return 0, nil, errorf(http.StatusBadRequest, "%v", err)
+	}
+	var body struct {
+		Snapshot string `json:"snapshot"`
+	}
+	ok, err := decodeBody(r, &body)
+	if err != nil {
+		return 0, nil, err
+	}
+	if !ok || body.Snapshot == "" {
+		return 0, nil, errorf(http.StatusBadRequest, `body must be {"snapshot": "ID"}`)
+	}
+	if _, err := snapshot.ParseID(body.Snapshot); err != nil {
+		return 0, nil, errorf(http.StatusBadRequest, "%v", err)
+	}
+	ch, err := s.cat.Promote(r.Context(), name, body.Snapshot)
+	if err != nil {
+		return 0, nil, err
+	}
+	s.log.Info("channel promoted", "channel", name, "snapshot", body.Snapshot)
+	s.changed(r.Context())
+	return http.StatusOK, channelDetail(ch), nil
+}
+
+func (s *Server) apiRollback(r *http.Request, p []string) (int, any, error) {
+	name := p[0]
+	if err := snapshot.ValidChannel(name); err != nil {
+		return 0, nil, errorf(http.StatusBadRequest, "%v", err)
+	}
+	ch, err := s.cat.Rollback(r.Context(), name)
+	if err != nil {
+		return 0, nil, err
+	}
+	s.log.Info("channel rolled back", "channel", name, "snapshot", ch.Snapshot)
+	s.changed(r.Context())
+	return http.StatusOK, channelDetail(ch), nil
+}
+
+func (s *Server) apiStartSync(r *http.Request, _ []string) (int, any, error) {
+	if s.opt.Syncs == nil {
+		return 0, nil, errorf(http.StatusNotImplemented, "this server does not run syncs")
+	}
+	var body struct {
+		Sources []string `json:"sources"`
+	}
+	if _, err := decodeBody(r, &body); err != nil {
+		return 0, nil, err
+	}
+	id, err := s.opt.Syncs.Start(detach(r), body.Sources)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusAccepted, map[string]any{"id": id, "status": "/api/v1/syncs/" + strconv.Itoa(id)}, nil
+}
+
+func (s *Server) apiSync(r *http.Request, p []string) (int, any, error) {
+	if s.opt.Syncs == nil {
+		return 0, nil, errorf(http.StatusNotImplemented, "this server does not run syncs")
+	}
+	id, err := strconv.Atoi(p[0])
+	if err != nil {
+		return 0, nil, errorf(http.StatusBadRequest, "sync id %q: not a number", p[0])
+	}
+	st, ok := s.opt.Syncs.Status(id)
+	if !ok {
+		return 0, nil, errorf(http.StatusNotFound, "sync %d: %v", id, snapshot.ErrNotFound)
+	}
+	return http.StatusOK, st, nil
+}
+
+// detach returns a context that outlives the request (a sync keeps going
+// after the 202).
+func detach(r *http.Request) context.Context { return context.WithoutCancel(r.Context()) }

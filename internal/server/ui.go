@@ -1,0 +1,276 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mirrord/mirrord/internal/snapshot"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+func parseTemplates() (*template.Template, error) {
+	return template.New("").ParseFS(templateFS, "templates/*.html")
+}
+
+const timeLayout = "2006-01-02 15:04:05"
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(timeLayout)
+}
+
+// humanSize formats n bytes like "1.5 MiB".
+func humanSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return strconv.FormatFloat(float64(n)/float64(div), 'f', 1, 64) + " " + string("KMGTPE"[exp]) + "iB"
+}
+
+type dirEntry struct {
+	Name, Href, Modified, Size string
+	Extra                      []string
+}
+
+type dirPage struct {
+	Path       string
+	Note       string
+	Parent     bool
+	Entries    []dirEntry
+	HasExtra   bool
+	ExtraTitle string
+	Version    string
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, data any, cacheControl []string) {
+	var buf bytes.Buffer
+	if err := s.tmpl.ExecuteTemplate(&buf, name, data); err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h["Cache-Control"] = cacheControl
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(http.StatusOK)
+	w.Write(buf.Bytes())
+}
+
+func listingCache(immutable bool) []string {
+	if immutable {
+		return hdrListing
+	}
+	return hdrNoCache
+}
+
+// href is a safe relative link to name (a dir when it ends in "/").
+func href(name string) string {
+	dir := strings.HasSuffix(name, "/")
+	h := "./" + url.PathEscape(strings.TrimSuffix(name, "/"))
+	if dir {
+		h += "/"
+	}
+	return h
+}
+
+// listSnapshots renders /snapshots/.
+func (s *Server) listSnapshots(w http.ResponseWriter, r *http.Request) {
+	v, err := s.view(r.Context())
+	if v == nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	recs, err := s.records(r.Context(), v.ids)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	page := dirPage{Path: "/snapshots/", Parent: true, HasExtra: true, ExtraTitle: "Channels", Version: s.opt.Version}
+	for i := len(recs) - 1; i >= 0; i-- {
+		rec := recs[i]
+		page.Entries = append(page.Entries, dirEntry{Name: rec.ID + "/", Href: href(rec.ID + "/"), Modified: fmtTime(rec.Created),
+			Size: humanSize(rec.Size()), Extra: v.channelsOf(rec.ID)})
+	}
+	s.render(w, r, "dir", page, hdrNoCache)
+}
+
+// listChannels renders /channels/.
+func (s *Server) listChannels(w http.ResponseWriter, r *http.Request, v *view) {
+	page := dirPage{Path: "/channels/", Parent: true, HasExtra: true, ExtraTitle: "Snapshot", Version: s.opt.Version}
+	for _, ch := range v.chanList {
+		cs := channelSummary(ch)
+		page.Entries = append(page.Entries, dirEntry{Name: ch.Name + "/", Href: href(ch.Name + "/"), Modified: fmtTime(cs.Updated), Size: "-", Extra: []string{ch.Snapshot}})
+	}
+	s.render(w, r, "dir", page, hdrNoCache)
+}
+
+// listSources renders /snapshots/{ID}/ (kind "") or /snapshots/{ID}/{KIND}/.
+func (s *Server) listSources(w http.ResponseWriter, r *http.Request, rec *snapshot.Record, kind string, immutable bool) {
+	page := dirPage{Path: r.URL.Path, Parent: true, Version: s.opt.Version}
+	if !immutable {
+		page.Note = "Channel view: currently snapshot " + rec.ID + "."
+	}
+	for _, src := range rec.Sources {
+		if kind != "" && src.Kind != kind {
+			continue
+		}
+		name := src.Kind + "/" + src.Name + "/"
+		h := "./" + url.PathEscape(src.Kind) + "/" + url.PathEscape(src.Name) + "/"
+		if kind != "" {
+			name = src.Name + "/"
+			h = href(name)
+		}
+		page.Entries = append(page.Entries, dirEntry{Name: name, Href: h, Modified: fmtTime(src.Synced),
+			Size: humanSize(src.Size)})
+	}
+	if kind != "" && len(page.Entries) == 0 {
+		s.writeError(w, r, http.StatusNotFound, "snapshot "+rec.ID+" has no "+quote(kind)+" sources")
+		return
+	}
+	s.render(w, r, "dir", page, listingCache(immutable))
+}
+
+// listDir renders a directory of a source's tree, like nginx's autoindex.
+func (s *Server) listDir(w http.ResponseWriter, r *http.Request, rec *snapshot.Record, t *snapshot.Tree, dir string, immutable bool) {
+	page := dirPage{Path: r.URL.Path, Parent: true, Version: s.opt.Version}
+	prefix := ""
+	if dir != "" {
+		prefix = dir + "/"
+	}
+	mod := fmtTime(rec.Created)
+	for _, name := range t.List(dir) {
+		e := dirEntry{Name: name, Href: href(name), Modified: mod, Size: "-"}
+		if !strings.HasSuffix(name, "/") {
+			if ent, ok := t.Lookup(prefix + name); ok {
+				e.Size = strconv.FormatInt(ent.Size, 10)
+			}
+		}
+		page.Entries = append(page.Entries, e)
+	}
+	s.render(w, r, "dir", page, listingCache(immutable))
+}
+
+type indexPage struct {
+	Version   string
+	Latest    string
+	Err       string
+	Snapshots []indexSnap
+	Channels  []indexChan
+}
+
+type indexSnap struct {
+	ID, Created, Size string
+	Sources           []indexSrc
+	Channels          []string
+}
+
+type indexSrc struct {
+	Key, Href, Size string
+	Files           int
+}
+
+type indexChan struct {
+	Name, Snapshot string
+	Moves          []indexMove
+}
+
+type indexMove struct {
+	Action, Snapshot, From, At string
+}
+
+const maxMoves = 5
+
+// serveIndex renders the web UI's front page.
+func (s *Server) serveIndex(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	v, verr := s.view(ctx)
+	if v == nil {
+		s.writeErr(w, r, verr)
+		return
+	}
+	page := indexPage{Version: s.opt.Version, Latest: v.latest()}
+	if verr != nil {
+		page.Err = "Could not refresh the snapshot list: " + verr.Error()
+	}
+	recs, err := s.records(ctx, v.ids)
+	if err != nil {
+		page.Err = err.Error()
+	}
+	for i := len(recs) - 1; i >= 0; i-- {
+		page.Snapshots = append(page.Snapshots, s.indexSnap(ctx, recs[i], v))
+	}
+	for _, ch := range v.chanList {
+		ic := indexChan{Name: ch.Name, Snapshot: ch.Snapshot}
+		for i := len(ch.History) - 1; i >= 0 && len(ic.Moves) < maxMoves; i-- {
+			m := ch.History[i]
+			ic.Moves = append(ic.Moves, indexMove{Action: m.Action, Snapshot: m.Snapshot, From: m.From, At: fmtTime(m.At)})
+		}
+		page.Channels = append(page.Channels, ic)
+	}
+	s.render(w, r, "index", page, hdrNoCache)
+}
+
+func (s *Server) indexSnap(_ context.Context, rec *snapshot.Record, v *view) indexSnap {
+	is := indexSnap{ID: rec.ID, Created: fmtTime(rec.Created), Size: humanSize(rec.Size()), Channels: v.channelsOf(rec.ID)}
+	for _, src := range rec.Sources {
+		is.Sources = append(is.Sources, indexSrc{
+			Key:   src.Key(),
+			Href:  "/snapshots/" + rec.ID + "/" + url.PathEscape(src.Kind) + "/" + url.PathEscape(src.Name) + "/",
+			Size:  humanSize(src.Size),
+			Files: src.Files,
+		})
+	}
+	return is
+}
+
+// serveKey answers /keys/mirrord.asc.
+func (s *Server) serveKey(w http.ResponseWriter, r *http.Request) {
+	if s.opt.PublicKey == nil {
+		s.writeError(w, r, http.StatusNotFound, "this server has no signing key configured")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/pgp-keys")
+	h.Set("Cache-Control", "public, max-age=300")
+	h.Set("Etag", s.keyETag)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(s.opt.PublicKey))
+}
+
+type health struct {
+	Status         string `json:"status"`
+	LatestSnapshot string `json:"latest_snapshot"`
+	Snapshots      int    `json:"snapshots"`
+	Version        string `json:"version,omitempty"`
+	Error          string `json:"error,omitempty"`
+}
+
+// serveHealthz answers /healthz: 200 while the store is readable.
+func (s *Server) serveHealthz(w http.ResponseWriter, r *http.Request) {
+	v, err := s.view(r.Context())
+	hl := health{Status: "ok", Version: s.opt.Version}
+	if v != nil {
+		hl.LatestSnapshot, hl.Snapshots = v.latest(), len(v.ids)
+	}
+	code := http.StatusOK
+	if err != nil {
+		hl.Status, hl.Error, code = "error", err.Error(), http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, hl)
+}

@@ -1,0 +1,350 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+var idRE = regexp.MustCompile(`^\d{8}T\d{6}Z$`)
+
+type fileSpec struct {
+	path string
+	data []byte
+}
+
+func fileConfig(upURL string, files ...fileSpec) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "data_dir: data\nauth: {token_file: token}\nsync: {concurrency: 4, per_host: 4, retries: 1}\nfile:\n  - name: images\n    files:\n")
+	for _, f := range files {
+		fmt.Fprintf(&b, "      - url: %s/%s\n        path: %s\n        sha256: %s\n", upURL, f.path, f.path, sha(f.data))
+	}
+	return b.String()
+}
+
+func randBytes(seed int64, n int) []byte {
+	b := make([]byte, n)
+	rand.New(rand.NewSource(seed)).Read(b)
+	return b
+}
+
+func (e *env) sync(args ...string) string {
+	e.t.Helper()
+	id := strings.TrimSpace(e.must(append([]string{"sync"}, args...)...))
+	if !idRE.MatchString(id) {
+		e.t.Fatalf("sync printed %q, want a snapshot ID", id)
+	}
+	return id
+}
+
+type showJSON struct {
+	ID      string `json:"id"`
+	Sources []struct {
+		Kind, Name string
+		Tree       string `json:"tree"`
+		Items      string `json:"items"`
+	} `json:"sources"`
+}
+
+func (e *env) show(id string) showJSON {
+	e.t.Helper()
+	var s showJSON
+	if err := json.Unmarshal([]byte(e.must("snapshot", "show", "--json", id)), &s); err != nil {
+		e.t.Fatal(err)
+	}
+	return s
+}
+
+// waitBody polls url until it serves want (channels follow promotions made
+// by another process within the server's refresh interval).
+func waitBody(t *testing.T, url string, want []byte) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		resp, body := get(t, url, nil)
+		if resp.StatusCode == 200 && bytes.Equal(body, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: status %d, %d bytes; want the expected %d bytes", url, resp.StatusCode, len(body), len(want))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestEndToEnd(t *testing.T) {
+	up := newUpstream(t)
+	disk1, hello := randBytes(1, 300<<10), []byte("hello, mirror\n")
+	up.set("disk.img", disk1)
+	up.set("hello.txt", hello)
+	e := newEnv(t)
+	os.WriteFile(filepath.Join(e.dir, "token"), []byte("s3cret\n"), 0o600)
+	e.writeConfig(fileConfig(up.URL, fileSpec{"disk.img", disk1}, fileSpec{"hello.txt", hello}))
+
+	id1 := e.sync()
+	base := e.serve(freePort(t))
+	url1 := base + "/snapshots/" + id1 + "/file/images/disk.img"
+
+	resp, body := get(t, url1, nil)
+	if resp.StatusCode != 200 || !bytes.Equal(body, disk1) {
+		t.Fatalf("GET %s: %d, %d bytes", url1, resp.StatusCode, len(body))
+	}
+	etag := resp.Header.Get("ETag")
+	if etag != `"`+sha(disk1)+`"` {
+		t.Errorf("ETag %q, want the sha256", etag)
+	}
+	if cc := resp.Header.Get("Cache-Control"); !strings.Contains(cc, "immutable") {
+		t.Errorf("snapshot Cache-Control %q, want immutable", cc)
+	}
+	resp, body = get(t, url1, map[string]string{"Range": "bytes=1000-1999"})
+	if resp.StatusCode != 206 || !bytes.Equal(body, disk1[1000:2000]) {
+		t.Errorf("Range: status %d, body matches %v", resp.StatusCode, bytes.Equal(body, disk1[1000:2000]))
+	}
+	resp, _ = get(t, url1, map[string]string{"If-None-Match": etag})
+	if resp.StatusCode != 304 {
+		t.Errorf("If-None-Match: status %d, want 304", resp.StatusCode)
+	}
+	checkTraversal(t, base, id1)
+
+	e.must("snapshot", "promote", id1, "production")
+	chanURL := base + "/channels/production/file/images/disk.img"
+	waitBody(t, chanURL, disk1)
+	if resp, _ := get(t, chanURL, nil); !strings.Contains(resp.Header.Get("Cache-Control"), "no-cache") {
+		t.Errorf("channel Cache-Control %q, want no-cache", resp.Header.Get("Cache-Control"))
+	}
+
+	// Upstream changes: a new disk image and a new file.
+	disk2, extra := randBytes(2, 200<<10), []byte("new file\n")
+	up.set("disk.img", disk2)
+	up.set("extra.txt", extra)
+	e.writeConfig(fileConfig(up.URL, fileSpec{"disk.img", disk2}, fileSpec{"hello.txt", hello}, fileSpec{"extra.txt", extra}))
+	id2 := e.sync()
+	diff := e.must("snapshot", "diff", id1, id2)
+	for _, want := range []string{"~ disk.img " + sha(disk1) + " -> " + sha(disk2), "+ extra.txt " + sha(extra), "file/images: changed"} {
+		if !strings.Contains(diff, want) {
+			t.Errorf("diff lacks %q:\n%s", want, diff)
+		}
+	}
+	// The old snapshot still serves the old content.
+	if _, body := get(t, url1, nil); !bytes.Equal(body, disk1) {
+		t.Error("old snapshot no longer serves its content")
+	}
+	e.must("snapshot", "promote", id2, "production")
+	waitBody(t, chanURL, disk2)
+	if out := e.must("snapshot", "rollback", "production"); !strings.Contains(out, id1) {
+		t.Errorf("rollback printed %q, want %s", out, id1)
+	}
+	waitBody(t, chanURL, disk1)
+
+	// gc after deleting id2 removes exactly what only id2 referenced.
+	tree2 := e.show(id2).Sources[0].Tree
+	if r := e.run("snapshot", "delete", id1); r.code != 4 || !strings.Contains(r.stderr, "production") {
+		t.Errorf("delete of a promoted snapshot: exit %d, %q; want exit 4 naming the channel", r.code, r.stderr)
+	}
+	e.must("snapshot", "delete", id2)
+	before := e.blobs()
+	e.must("gc", "--grace", "0s")
+	after := e.blobs()
+	var gone []string
+	for d := range before {
+		if !after[d] {
+			gone = append(gone, d)
+		}
+	}
+	want := map[string]bool{sha(disk2): true, sha(extra): true, tree2: true}
+	if len(gone) != len(want) {
+		t.Errorf("gc deleted %d blobs %v, want exactly %v", len(gone), gone, want)
+	}
+	for _, d := range gone {
+		if !want[d] {
+			t.Errorf("gc deleted %s, which it should have kept", d)
+		}
+	}
+	if out := e.must("verify"); !strings.Contains(out, "0 problems") {
+		t.Errorf("verify after gc: %s", out)
+	}
+}
+
+// checkTraversal tries to escape the snapshot tree; every attempt must be
+// refused without serving anything from outside it.
+func checkTraversal(t *testing.T, base, id string) {
+	t.Helper()
+	for _, p := range []string{
+		"/snapshots/" + id + "/file/images/../../../../../etc/passwd",
+		"/snapshots/" + id + "/file/images/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+		"/snapshots/" + id + "/file/images/..%2f..%2f..%2fetc%2fpasswd",
+		"/snapshots/" + id + "/file/images/disk.img%00.txt",
+		"/snapshots/" + id + "/file/images//etc/passwd",
+		"/snapshots/" + id + "/file/images/..\\..\\etc\\passwd",
+		"/channels/../../etc/passwd",
+		"/snapshots/%2e%2e/%2e%2e/etc/passwd",
+	} {
+		resp, body := get(t, base+p, nil)
+		if resp.StatusCode != 400 && resp.StatusCode != 404 {
+			t.Errorf("GET %s: status %d, want 400 or 404", p, resp.StatusCode)
+		}
+		if bytes.Contains(body, []byte("root:")) {
+			t.Errorf("GET %s served /etc/passwd", p)
+		}
+	}
+}
+
+func TestUnchangedUpstreamCostsNothing(t *testing.T) {
+	up := newUpstream(t)
+	a, b := randBytes(3, 50<<10), randBytes(4, 10<<10)
+	up.set("a", a)
+	up.set("b", b)
+	e := newEnv(t)
+	e.writeConfig(fileConfig(up.URL, fileSpec{"a", a}, fileSpec{"b", b}))
+	id1 := e.sync()
+	blobs1, reqs1 := e.blobs(), up.requests.Load()
+	id2 := e.sync()
+	if id1 == id2 {
+		t.Fatalf("second sync reused ID %s", id1)
+	}
+	if n := up.requests.Load() - reqs1; n != 0 {
+		t.Errorf("unchanged upstream: second sync made %d requests, want 0", n)
+	}
+	blobs2 := e.blobs()
+	if len(blobs2) != len(blobs1) {
+		t.Errorf("second sync wrote %d new blobs, want 0", len(blobs2)-len(blobs1))
+	}
+	s1, s2 := e.show(id1), e.show(id2)
+	if s1.Sources[0].Tree != s2.Sources[0].Tree {
+		t.Errorf("tree changed: %s vs %s", s1.Sources[0].Tree, s2.Sources[0].Tree)
+	}
+	if ids := strings.Fields(e.must("snapshot", "list")); !strings.Contains(strings.Join(ids, " "), id1) || !strings.Contains(strings.Join(ids, " "), id2) {
+		t.Errorf("snapshot list lacks %s or %s", id1, id2)
+	}
+}
+
+func TestKillDuringSync(t *testing.T) {
+	up := newUpstream(t)
+	up.delay = 3 * time.Millisecond
+	var files []fileSpec
+	for i := range 24 {
+		f := fileSpec{fmt.Sprintf("f%02d", i), randBytes(int64(100+i), 48<<10)}
+		up.set(f.path, f.data)
+		files = append(files, f)
+	}
+	e := newEnv(t)
+	e.writeConfig(fileConfig(up.URL, files...))
+	// A first, complete sync (it also creates the signing key) tells how
+	// long a sync takes; kills then land anywhere within that span.
+	start := time.Now()
+	e.sync()
+	span := time.Since(start)
+	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+	completed, listed := 0, 1
+	for i := range 12 {
+		// Every round changes every file, so each sync downloads everything.
+		for j := range files {
+			files[j].data = randBytes(int64(1000*i+j), 48<<10)
+			up.set(files[j].path, files[j].data)
+		}
+		e.writeConfig(fileConfig(up.URL, files...))
+		finished := killedSync(t, e, time.Duration(rng.Int63n(int64(span)*6/5)))
+		if finished {
+			completed++
+		}
+		if out := e.must("verify"); !strings.Contains(out, " 0 problems") {
+			t.Fatalf("round %d: verify after kill -9: %s", i, out)
+		}
+		var list []struct{ ID string }
+		json.Unmarshal([]byte(e.must("snapshot", "list", "--json")), &list)
+		// A sync killed after its record was written (but before it
+		// exited) legitimately leaves a complete snapshot.
+		switch {
+		case finished && len(list) != listed+1:
+			t.Fatalf("round %d: sync finished but %d snapshots listed, want %d", i, len(list), listed+1)
+		case len(list) < listed || len(list) > listed+1:
+			t.Fatalf("round %d: %d snapshots listed after %d", i, len(list), listed)
+		}
+		listed = len(list)
+	}
+	id := e.sync()
+	if out := e.must("verify", id); !strings.Contains(out, " 0 problems") {
+		t.Fatalf("final verify: %s", out)
+	}
+	t.Logf("sync takes %s; %d of 12 syncs completed before their kill", span, completed)
+}
+
+// killedSync starts a sync and kill -9s it after d; it reports whether the
+// sync had already finished successfully.
+func killedSync(t *testing.T, e *env, d time.Duration) bool {
+	t.Helper()
+	cmd := exec.Command(mirrordBin, "--config", e.config, "sync")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err == nil
+	case <-time.After(d):
+		cmd.Process.Kill()
+		<-done
+		return false
+	}
+}
+
+func TestBadConfigAndUpstream(t *testing.T) {
+	up := newUpstream(t)
+	good := []byte("good")
+	up.set("good", good)
+	up.set("evil", []byte("tampered"))
+	cases := []struct {
+		name     string
+		config   string
+		code     int
+		contains []string
+	}{
+		{"unknown key", "data_dir: data\nfile:\n  - name: x\n    filez: []\n", 2, []string{"mirrord.yaml:4", "filez"}},
+		{"wrong type", "data_dir: data\nlisten: [a, b]\n", 2, []string{"mirrord.yaml:2", "listen"}},
+		{"path escapes", fmt.Sprintf("data_dir: data\nfile:\n  - name: x\n    files:\n      - url: %s/good\n        path: ../../etc/x\n        sha256: %s\n", up.URL, sha(good)), 2, []string{"path"}},
+		{"bad sha256 syntax", fmt.Sprintf("data_dir: data\nfile:\n  - name: x\n    files:\n      - url: %s/good\n        sha256: xyz\n", up.URL), 2, []string{"sha256"}},
+		{"checksum mismatch", fmt.Sprintf("data_dir: data\nfile:\n  - name: x\n    files:\n      - url: %s/evil\n        sha256: %s\n", up.URL, sha(good)), 1, []string{"file/x", up.URL + "/evil", "sha256"}},
+		{"upstream 404", fmt.Sprintf("data_dir: data\nfile:\n  - name: x\n    files:\n      - url: %s/missing\n        sha256: %s\n", up.URL, sha(good)), 1, []string{"404", up.URL + "/missing"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.writeConfig(tc.config)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			r := e.runCtx(ctx, "sync")
+			if r.code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr: %s", r.code, tc.code, r.stderr)
+			}
+			last := lastLine(r.stderr)
+			for _, w := range tc.contains {
+				if !strings.Contains(last, w) {
+					t.Errorf("error line %q lacks %q", last, w)
+				}
+			}
+			if r.stdout != "" {
+				t.Errorf("failed sync printed %q on stdout", r.stdout)
+			}
+			if tc.code == 1 {
+				if out := e.must("snapshot", "list", "--json"); strings.TrimSpace(out) != "[]" {
+					t.Errorf("failed sync left a snapshot: %s", out)
+				}
+			}
+		})
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
