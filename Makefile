@@ -15,8 +15,7 @@ build:
 # The main job: sync the bundled example into a snapshot, promote it to
 # "production", then serve it (Ctrl-C stops).
 run: build
-	$(BIN) --config $(CONFIG) sync
-	$(BIN) --config $(CONFIG) snapshot promote $$($(BIN) --config $(CONFIG) snapshot list --json | sed -n 's/.*"id": "\(.*\)".*/\1/p' | tail -1) production
+	ID=$$($(BIN) --config $(CONFIG) sync) && $(BIN) --config $(CONFIG) snapshot promote $$ID production
 	$(BIN) --config $(CONFIG) snapshot list
 	$(BIN) --config $(CONFIG) serve
 

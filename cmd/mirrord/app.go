@@ -75,10 +75,13 @@ func (a *app) syncer(prog progress.Reporter, onBytes func(int64)) (*syncer.Synce
 	if len(srcs) == 0 {
 		return nil, usageError{fmt.Errorf("%s: no sources configured (add apt:, yum:, git: or file: entries)", a.cfg.Path)}
 	}
-	client := &http.Client{Transport: &http.Transport{
+	tr := &http.Transport{
 		Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16,
 		IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: 60 * time.Second,
-	}}
+	}
+	// Local upstreams (file:// URLs, or plain paths in the config).
+	tr.RegisterProtocol("file", http.NewFileTransport(http.Dir("/")))
+	client := &http.Client{Transport: tr}
 	f := fetch.New(a.catalog.Store().Blobs(), fetch.Options{
 		Client: client, PerHost: a.cfg.Sync.PerHost, Retries: a.cfg.Sync.Retries,
 		UserAgent: "mirrord/" + version, Logger: a.log, Metrics: fetch.NewMetrics(a.reg), OnBytes: onBytes,

@@ -62,7 +62,7 @@ func exitCode(err error) int {
 	var ue usageError
 	var pe problemsError
 	switch {
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.Is(err, snapshot.ErrBadID), errors.Is(err, syncer.ErrUnknownSource):
 		return exitUsage
 	case errors.As(err, &pe):
 		return exitProblems

@@ -71,7 +71,7 @@ func (a *app) serve(ctx context.Context, g *globals) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w (is another mirrord or web server running there? set listen: or --listen)", a.cfg.Listen, err)
 	}
-	a.announce(ln.Addr().String(), token != "")
+	a.announce(ctx, ln.Addr().String(), token != "")
 	if jobs != nil && a.cfg.Sync.Interval.Duration > 0 {
 		go schedule(ctx, a.log, jobs, a.cfg.Sync.Interval.Duration)
 	}
@@ -96,10 +96,20 @@ func (a *app) jobs(ctx context.Context, g *globals) (*syncer.Jobs, error) {
 	}), nil
 }
 
-func (a *app) announce(addr string, writable bool) {
+func (a *app) announce(ctx context.Context, addr string, writable bool) {
 	base := a.cfg.PublicURL
 	a.log.Info("serving", "listen", addr, "public_url", base, "write_api", writable)
 	a.log.Info("try", "ui", base+"/", "snapshots", base+"/snapshots/", "api", base+"/api/v1/snapshots", "key", base+"/keys/mirrord.asc", "metrics", base+"/metrics")
+	if rec, err := a.catalog.Latest(ctx); err == nil {
+		for _, s := range rec.Sources {
+			a.log.Info("try", "source", s.Key(), "url", base+"/snapshots/"+rec.ID+"/"+s.Key()+"/")
+		}
+	}
+	if chans, err := a.catalog.Channels(ctx); err == nil {
+		for _, ch := range chans {
+			a.log.Info("try", "channel", ch.Name, "snapshot", ch.Snapshot, "url", base+"/channels/"+ch.Name+"/")
+		}
+	}
 }
 
 func runHTTP(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -137,11 +138,15 @@ func (f *Fetcher) progress(host string, n int64) {
 	}
 }
 
-// parseURL accepts absolute http and https URLs.
+// parseURL accepts absolute http and https URLs, and file:///abs/path URLs
+// (the client's transport must have a "file" protocol registered).
 func parseURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("fetch %q: bad URL: %w", raw, err)
+	}
+	if u.Scheme == "file" && u.Host == "" && strings.HasPrefix(u.Path, "/") {
+		return u, nil
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return nil, fmt.Errorf("fetch %s: unsupported URL scheme %q (want http or https)", raw, u.Scheme)

@@ -31,6 +31,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrInUse: the snapshot is what a channel points at.
 	ErrInUse = errors.New("in use by a channel")
+	// ErrBadID: not a YYYYMMDDTHHMMSSZ snapshot ID.
+	ErrBadID = errors.New("malformed snapshot ID")
 	// ErrNoHistory: a rollback with nothing to go back to.
 	ErrNoHistory = errors.New("no previous snapshot")
 )

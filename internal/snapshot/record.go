@@ -24,7 +24,7 @@ func FormatID(t time.Time) string { return t.UTC().Format(IDFormat) }
 func ParseID(id string) (time.Time, error) {
 	t, err := time.Parse(IDFormat, id)
 	if err != nil || FormatID(t) != id {
-		return time.Time{}, fmt.Errorf("snapshot ID %q: want UTC YYYYMMDDTHHMMSSZ", id)
+		return time.Time{}, fmt.Errorf("snapshot ID %q: want UTC YYYYMMDDTHHMMSSZ: %w", id, ErrBadID)
 	}
 	return t, nil
 }

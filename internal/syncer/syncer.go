@@ -24,6 +24,9 @@ import (
 	"github.com/mirrord/mirrord/internal/store"
 )
 
+// ErrUnknownSource: a source named on the command line is not configured.
+var ErrUnknownSource = errors.New("unknown source")
+
 // ErrBusy means another sync (or gc) holds the sync lock.
 var ErrBusy = errors.New("another sync or gc is running")
 
@@ -122,7 +125,7 @@ func (s *Syncer) selected(names []string) (map[string]bool, error) {
 	sel := map[string]bool{}
 	for _, n := range names {
 		if !known[n] {
-			return nil, fmt.Errorf("no source %q in the config (have %v)", n, slices.Sorted(mapKeys(known)))
+			return nil, fmt.Errorf("%w: no source %q in the config (have %v)", ErrUnknownSource, n, slices.Sorted(mapKeys(known)))
 		}
 		sel[n] = true
 	}

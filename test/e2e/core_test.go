@@ -348,3 +348,34 @@ func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
 }
+
+func TestCLIExitCodes(t *testing.T) {
+	up := newUpstream(t)
+	a := []byte("a")
+	up.set("a", a)
+	e := newEnv(t)
+	e.writeConfig(fileConfig(up.URL, fileSpec{"a", a}))
+	id := e.sync()
+	e.must("snapshot", "promote", id, "staging")
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"snapshot", "show", "not-an-id"}, 2, "YYYYMMDDTHHMMSSZ"},
+		{[]string{"snapshot", "show", "20000101T000000Z"}, 3, "not found"},
+		{[]string{"snapshot", "promote", "20000101T000000Z", "staging"}, 3, "not found"},
+		{[]string{"snapshot", "rollback", "staging"}, 4, "no previous snapshot"},
+		{[]string{"snapshot", "rollback", "nochannel"}, 3, "not found"},
+		{[]string{"snapshot", "delete", id}, 4, "staging"},
+		{[]string{"snapshot", "promote", id, "Bad Channel"}, 2, "channel name"},
+		{[]string{"snapshot", "diff", id}, 2, "accepts 2 arg"},
+		{[]string{"sync", "file/nope"}, 2, "no source"},
+		{[]string{"--nosuchflag"}, 2, "unknown flag"},
+	} {
+		r := e.run(tc.args...)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.msg) {
+			t.Errorf("mirrord %v: exit %d, stderr %q; want exit %d mentioning %q", tc.args, r.code, r.stderr, tc.code, tc.msg)
+		}
+	}
+}
