@@ -41,8 +41,9 @@ var (
 // concurrent use; mutations are serialised across processes by the store's
 // "meta" lock.
 type Catalog struct {
-	st  store.Store
-	now func() time.Time
+	st    store.Store
+	now   func() time.Time
+	chans ChannelStore
 
 	mu    sync.Mutex
 	recs  map[string]*Record // immutable once read
@@ -59,7 +60,7 @@ const maxCachedTrees = 64
 
 // New returns a catalog over st.
 func New(st store.Store) *Catalog {
-	return &Catalog{st: st, now: time.Now, recs: map[string]*Record{}, trees: map[store.Digest]*treeEntry{}}
+	return &Catalog{st: st, now: time.Now, chans: metaChannels{st}, recs: map[string]*Record{}, trees: map[store.Digest]*treeEntry{}}
 }
 
 // SetClock replaces time.Now (tests).

@@ -62,46 +62,36 @@ func (ch *Channel) Previous() string {
 	return st[len(st)-2]
 }
 
+// ChannelStore keeps channel pointers and their history. The default keeps
+// them in the store's Meta under the "meta" lock; a Consul-backed one keeps
+// them in Consul KV with check-and-set. Implementations are safe for
+// concurrent use, also across processes and replicas.
+type ChannelStore interface {
+	// Get returns the channel; the error wraps ErrNotFound when absent.
+	Get(ctx context.Context, name string) (*Channel, error)
+	// List returns every channel, sorted by name.
+	List(ctx context.Context) ([]*Channel, error)
+	// Update applies fn to the channel (a new empty one when absent and
+	// create is set) and stores the result atomically: a concurrent
+	// update is never lost (lock, or check-and-set with retry, in which
+	// case fn may run more than once).
+	Update(ctx context.Context, name string, create bool, fn func(*Channel) error) (*Channel, error)
+}
+
+// SetChannels replaces where channels are kept.
+func (c *Catalog) SetChannels(cs ChannelStore) { c.chans = cs }
+
 // Channel returns one channel.
 func (c *Catalog) Channel(ctx context.Context, name string) (*Channel, error) {
 	if err := ValidChannel(name); err != nil {
 		return nil, err
 	}
-	data, err := c.st.Meta().Get(ctx, channelsPrefix+"/"+name)
-	if store.IsNotExist(err) {
-		return nil, fmt.Errorf("channel %q: %w", name, ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading channel %q: %w", name, err)
-	}
-	ch := new(Channel)
-	if err := json.Unmarshal(data, ch); err != nil {
-		return nil, fmt.Errorf("channel %q: corrupt record: %w", name, err)
-	}
-	return ch, nil
+	return c.chans.Get(ctx, name)
 }
 
 // Channels returns every channel, sorted by name.
 func (c *Catalog) Channels(ctx context.Context) ([]*Channel, error) {
-	names, err := c.st.Meta().List(ctx, channelsPrefix)
-	if err != nil {
-		return nil, fmt.Errorf("listing channels: %w", err)
-	}
-	var out []*Channel
-	for _, n := range names {
-		if ValidChannel(n) != nil {
-			continue
-		}
-		ch, err := c.Channel(ctx, n)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ch)
-	}
-	return out, nil
+	return c.chans.List(ctx)
 }
 
 // Promote points channel at snapshot id (creating the channel if needed).
@@ -135,17 +125,66 @@ func (c *Catalog) Rollback(ctx context.Context, channel string) (*Channel, error
 	})
 }
 
-// update applies fn to the channel under the meta lock and writes it back.
 func (c *Catalog) update(ctx context.Context, name string, create bool, fn func(*Channel) error) (*Channel, error) {
 	if err := ValidChannel(name); err != nil {
 		return nil, err
 	}
-	unlock, err := c.st.Lock(ctx, metaLock)
+	return c.chans.Update(ctx, name, create, fn)
+}
+
+// metaChannels is the default ChannelStore: JSON values in the store's
+// Meta ("channels/<name>"), mutations under the "meta" lock.
+type metaChannels struct{ st store.Store }
+
+func (m metaChannels) Get(ctx context.Context, name string) (*Channel, error) {
+	data, err := m.st.Meta().Get(ctx, channelsPrefix+"/"+name)
+	if store.IsNotExist(err) {
+		return nil, fmt.Errorf("channel %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading channel %q: %w", name, err)
+	}
+	return DecodeChannel(name, data)
+}
+
+// DecodeChannel parses a channel's JSON form.
+func DecodeChannel(name string, data []byte) (*Channel, error) {
+	ch := new(Channel)
+	if err := json.Unmarshal(data, ch); err != nil {
+		return nil, fmt.Errorf("channel %q: corrupt record: %w", name, err)
+	}
+	return ch, nil
+}
+
+func (m metaChannels) List(ctx context.Context) ([]*Channel, error) {
+	names, err := m.st.Meta().List(ctx, channelsPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("listing channels: %w", err)
+	}
+	var out []*Channel
+	for _, n := range names {
+		if ValidChannel(n) != nil {
+			continue
+		}
+		ch, err := m.Get(ctx, n)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ch)
+	}
+	return out, nil
+}
+
+func (m metaChannels) Update(ctx context.Context, name string, create bool, fn func(*Channel) error) (*Channel, error) {
+	unlock, err := m.st.Lock(ctx, metaLock)
 	if err != nil {
 		return nil, fmt.Errorf("locking channels: %w", err)
 	}
 	defer unlock()
-	ch, err := c.Channel(ctx, name)
+	ch, err := m.Get(ctx, name)
 	if errors.Is(err, ErrNotFound) && create {
 		ch, err = &Channel{Name: name}, nil
 	}
@@ -159,7 +198,7 @@ func (c *Catalog) update(ctx context.Context, name string, create bool, fn func(
 	if err != nil {
 		return nil, err
 	}
-	if err := c.st.Meta().Put(ctx, channelsPrefix+"/"+name, data); err != nil {
+	if err := m.st.Meta().Put(ctx, channelsPrefix+"/"+name, data); err != nil {
 		return nil, fmt.Errorf("writing channel %q: %w", name, err)
 	}
 	return ch, nil
