@@ -335,6 +335,13 @@ func (s *Server) apiPromote(r *http.Request, p []string) (int, any, error) {
 	if _, err := snapshot.ParseID(body.Snapshot); err != nil {
 		return 0, nil, errorf(http.StatusBadRequest, "%v", err)
 	}
+	// The catalog caches records; make sure another process has not
+	// deleted this one meanwhile.
+	if ok, err := s.cat.Exists(r.Context(), body.Snapshot); err != nil {
+		return 0, nil, err
+	} else if !ok {
+		return 0, nil, errorf(http.StatusNotFound, "snapshot %s: %v", body.Snapshot, snapshot.ErrNotFound)
+	}
 	ch, err := s.cat.Promote(r.Context(), name, body.Snapshot)
 	if err != nil {
 		return 0, nil, err

@@ -53,7 +53,13 @@ func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	code := statusOf(err)
 	if code >= 500 {
-		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "status", code, "err", err)
+		// Logged with the request by Server.finish.
+		switch rc := w.(type) {
+		case *recorder:
+			rc.err = err
+		case *plainRecorder:
+			rc.err = err
+		}
 	}
 	s.writeError(w, r, code, err.Error())
 }

@@ -51,10 +51,13 @@ func (s *Server) serveSnapshots(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, http.StatusBadRequest, "bad snapshot ID "+quote(id)+": want UTC YYYYMMDDTHHMMSSZ")
 			return
 		}
-		target, err := s.cat.AtOrBefore(ctx, t)
-		if err != nil {
-			s.writeErr(w, r, err)
-			return
+		target := v.atOrBefore(id)
+		if target == "" || id > v.latest() {
+			// Perhaps a snapshot newer than the view: ask the catalog.
+			if target, err = s.cat.AtOrBefore(ctx, t); err != nil {
+				s.writeErr(w, r, err)
+				return
+			}
 		}
 		if target != id {
 			// Keep the rest of the path as the client wrote it.

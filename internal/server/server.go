@@ -252,9 +252,12 @@ func (s *Server) finish(rec *recorder, r *http.Request, route int, start time.Ti
 	s.met.observe(route, status, rec.bytes, d)
 	ctx := r.Context()
 	if status >= 500 {
-		s.log.LogAttrs(ctx, slog.LevelError, "http request failed",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", status), slog.Int64("bytes", rec.bytes), slog.Duration("duration", d))
+		attrs := []slog.Attr{slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", status), slog.Int64("bytes", rec.bytes), slog.Duration("duration", d)}
+		if rec.err != nil {
+			attrs = append(attrs, slog.String("err", rec.err.Error()))
+		}
+		s.log.LogAttrs(ctx, slog.LevelError, "http request failed", attrs...)
 	} else if s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.LogAttrs(ctx, slog.LevelDebug, "http request",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
@@ -268,6 +271,7 @@ type recorder struct {
 	w      http.ResponseWriter
 	status int
 	bytes  int64
+	err    error // the cause of a 5xx, for the log
 }
 
 func (rc *recorder) reset(w http.ResponseWriter) { *rc = recorder{w: w} }

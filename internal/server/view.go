@@ -28,6 +28,18 @@ func (v *view) has(id string) bool {
 	return ok
 }
 
+// atOrBefore returns the newest ID not after id, or "".
+func (v *view) atOrBefore(id string) string {
+	i := sort.SearchStrings(v.ids, id)
+	if i < len(v.ids) && v.ids[i] == id {
+		return id
+	}
+	if i == 0 {
+		return ""
+	}
+	return v.ids[i-1]
+}
+
 func (v *view) latest() string {
 	if len(v.ids) == 0 {
 		return ""
