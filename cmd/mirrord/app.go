@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -96,13 +95,4 @@ func (a *app) syncer(prog progress.Reporter, onBytes func(int64)) (*syncer.Synce
 		StateDir: filepath.Join(a.cfg.DataDir, "state"), Sources: srcs,
 		Concurrency: a.cfg.Sync.Concurrency, Metrics: syncer.NewMetrics(a.reg),
 	}, nil
-}
-
-func stderrIsTTY(g *globals) bool {
-	f, ok := g.stderr.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
