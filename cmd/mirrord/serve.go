@@ -52,7 +52,8 @@ func (a *app) serve(ctx context.Context, g *globals) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	jobs, err := a.jobs(ctx, g)
+	var h *server.Server // set before any job can run
+	jobs, err := a.jobs(ctx, g, func(ctx context.Context) { h.Refresh(ctx) })
 	if err != nil {
 		return err
 	}
@@ -63,7 +64,7 @@ func (a *app) serve(ctx context.Context, g *globals) error {
 	if jobs != nil {
 		opt.Syncs = syncsAdapter{jobs}
 	}
-	h, err := server.New(opt)
+	h, err = server.New(opt)
 	if err != nil {
 		return err
 	}
@@ -78,7 +79,9 @@ func (a *app) serve(ctx context.Context, g *globals) error {
 	return runHTTP(ctx, ln, h, a.log)
 }
 
-func (a *app) jobs(ctx context.Context, g *globals) (*syncer.Jobs, error) {
+// jobs returns the background sync runner (nil without sources); done is
+// called after each successful sync.
+func (a *app) jobs(ctx context.Context, g *globals, done func(context.Context)) (*syncer.Jobs, error) {
 	srcs, err := a.sources()
 	if err != nil || len(srcs) == 0 {
 		return nil, err
@@ -92,6 +95,7 @@ func (a *app) jobs(ctx context.Context, g *globals) (*syncer.Jobs, error) {
 		if err != nil {
 			return "", err
 		}
+		done(ctx)
 		return rec.ID, nil
 	}), nil
 }

@@ -204,3 +204,7 @@ func (s *Server) changed(ctx context.Context) {
 		s.opt.OnChange(ctx)
 	}
 }
+
+// Refresh makes a change made outside the API (a sync run by this process,
+// a promotion seen elsewhere) visible at once, and calls OnChange.
+func (s *Server) Refresh(ctx context.Context) { s.changed(ctx) }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -377,5 +378,68 @@ func TestCLIExitCodes(t *testing.T) {
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.msg) {
 			t.Errorf("mirrord %v: exit %d, stderr %q; want exit %d mentioning %q", tc.args, r.code, r.stderr, tc.code, tc.msg)
 		}
+	}
+}
+
+func TestAPIPromoteAndSync(t *testing.T) {
+	up := newUpstream(t)
+	a := []byte("version one")
+	up.set("a", a)
+	e := newEnv(t)
+	os.WriteFile(filepath.Join(e.dir, "token"), []byte("tok\n"), 0o600)
+	e.writeConfig(fileConfig(up.URL, fileSpec{"a", a}))
+	id1 := e.sync()
+	base := e.serve(freePort(t))
+
+	post := func(path, body, token string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", base+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	if code, out := post("/api/v1/channels/prod/promote", `{"snapshot":"`+id1+`"}`, ""); code != 401 || out["error"] == nil {
+		t.Errorf("promote without token: %d %v", code, out)
+	}
+	if code, out := post("/api/v1/channels/prod/promote", `{"snapshot":"`+id1+`"}`, "tok"); code != 200 {
+		t.Fatalf("promote: %d %v", code, out)
+	}
+	waitBody(t, base+"/channels/prod/file/images/a", a)
+
+	// Start a sync through the API and follow it to its snapshot.
+	code, out := post("/api/v1/syncs", `{}`, "tok")
+	if code != 202 {
+		t.Fatalf("POST /api/v1/syncs: %d %v", code, out)
+	}
+	jobURL := fmt.Sprintf("%s/api/v1/syncs/%v", base, out["id"])
+	deadline := time.Now().Add(time.Minute)
+	var st map[string]any
+	for time.Now().Before(deadline) {
+		_, body := get(t, jobURL, nil)
+		json.Unmarshal(body, &st)
+		if st["state"] != "running" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st["state"] != "succeeded" || !idRE.MatchString(fmt.Sprint(st["snapshot"])) {
+		t.Fatalf("sync job ended %v", st)
+	}
+	_, body := get(t, base+"/api/v1/snapshots", nil)
+	var list []map[string]any
+	json.Unmarshal(body, &list)
+	if len(list) != 2 {
+		t.Errorf("API lists %d snapshots after the API sync, want 2", len(list))
+	}
+	if code, _ := post("/api/v1/channels/prod/rollback", ``, "tok"); code != 409 {
+		t.Errorf("rollback with no history: %d, want 409", code)
 	}
 }
