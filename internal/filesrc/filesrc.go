@@ -59,7 +59,7 @@ func (s *Source) Name() string { return s.name }
 // sha256 while streaming.
 func (s *Source) Sync(ctx context.Context, env *source.Env) (*source.Result, error) {
 	entries := make([]snapshot.Entry, len(s.files))
-	task := env.Progress.Task("file/"+s.name, int64(len(s.files)))
+	task := env.Progress.Task("file/"+s.name, 0) // bytes; sizes are known only once fetched
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for i, f := range s.files {
@@ -70,7 +70,7 @@ func (s *Source) Sync(ctx context.Context, env *source.Env) (*source.Result, err
 				return fmt.Errorf("file/%s: %s: %w", s.name, f.Path, err)
 			}
 			entries[i] = snapshot.Entry{Path: f.Path, Digest: info.Digest, Size: info.Size}
-			task.Add(1)
+			task.Add(info.Size)
 			return nil
 		})
 	}
