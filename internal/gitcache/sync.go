@@ -1,0 +1,147 @@
+package gitcache
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/mirrord/mirrord/internal/progress"
+	"github.com/mirrord/mirrord/internal/snapshot"
+	"github.com/mirrord/mirrord/internal/source"
+	"github.com/mirrord/mirrord/internal/store"
+)
+
+// Sync implements source.Source: list upstream's refs; if that ref set is
+// pinned already (typically: unchanged since the previous snapshot), stop
+// there without fetching. Otherwise fetch branches and tags, check the new
+// objects are connected, pin the fetched set and return it. The objects
+// stay in the bare repository; the blob store gets one small file, the ref
+// list (refs.txt), and the snapshot record the ref set itself (Refs, Items,
+// Meta["pin"]).
+func (s *Source) Sync(ctx context.Context, env *source.Env) (*source.Result, error) {
+	task := env.Progress.Task("git/"+s.repo.Name, 3)
+	res, err := s.limitedSync(ctx, env, task)
+	task.Done(err)
+	if err != nil {
+		return nil, fmt.Errorf("git/%s: upstream %s: %w", s.repo.Name, s.Upstream(), err)
+	}
+	return res, nil
+}
+
+// limitedSync waits for a slot among the git sources, then syncs within the
+// per-repository timeout (which starts once the slot is taken).
+func (s *Source) limitedSync(ctx context.Context, env *source.Env, task progress.Task) (*source.Result, error) {
+	release, err := s.opt.Limiter.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	tctx, cancel := context.WithTimeout(ctx, s.opt.Timeout)
+	defer cancel()
+	res, err := s.sync(tctx, env, task)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		err = fmt.Errorf("%w (the per-repository limit is %s)", err, s.opt.Timeout)
+	}
+	return res, err
+}
+
+func (s *Source) sync(ctx context.Context, env *source.Env, task progress.Task) (*source.Result, error) {
+	g, gitErr := findGit(s.opt.Git)
+	m, err := openMirror(env.StateDir, g)
+	if err != nil {
+		return nil, err
+	}
+	auth, err := s.auth()
+	if err != nil {
+		return nil, err
+	}
+	listed, err := m.list(ctx, s.endpoint, auth)
+	if err != nil {
+		return nil, err
+	}
+	task.Add(1)
+	if ok, err := m.pinned(listed); err != nil {
+		return nil, err
+	} else if ok {
+		env.Log.Debug("refs already pinned, nothing to fetch", "refs", listed.Len(), "pin", listed.Pin(),
+			"unchanged", env.Prev != nil && env.Prev.Meta[metaPin] == listed.Pin())
+		task.Add(2)
+		return s.result(ctx, env, listed)
+	}
+	start := time.Now()
+	fetched, err := m.fetch(ctx, s.endpoint, auth, listed.Head)
+	if err != nil {
+		return nil, err
+	}
+	task.Add(1)
+	if gitErr != nil {
+		env.Log.Warn("skipping the connectivity check of fetched objects", "err", gitErr)
+	} else if err := m.checkConnected(ctx, fetched); err != nil {
+		return nil, err
+	}
+	if err := m.pin(fetched); err != nil {
+		return nil, err
+	}
+	if err := m.maintain(ctx); err != nil {
+		env.Log.Warn("repository maintenance failed; serving stays correct, only slower", "err", err)
+	}
+	task.Add(1)
+	env.Log.Info("fetched", "refs", fetched.Len(), "pin", fetched.Pin(), "took", time.Since(start).Round(time.Millisecond))
+	return s.result(ctx, env, fetched)
+}
+
+// result stores rs's manifest and returns the snapshot's view of rs.
+func (s *Source) result(ctx context.Context, env *source.Env, rs RefSet) (*source.Result, error) {
+	data := rs.Manifest()
+	info, err := env.Blobs.Put(ctx, bytes.NewReader(data), store.Expect{Digest: store.DigestOf(data), Size: int64(len(data))})
+	if err != nil {
+		return nil, fmt.Errorf("storing %s: %w", manifestPath, err)
+	}
+	return &source.Result{
+		Upstream: s.Upstream(),
+		Entries:  []snapshot.Entry{{Path: manifestPath, Digest: info.Digest, Size: info.Size}},
+		Items:    rs.Items(),
+		Refs:     rs.Record(),
+		Meta:     map[string]string{metaPin: rs.Pin()},
+	}, nil
+}
+
+// checkConnected verifies that every object reachable from rs's refs is in
+// the repository, walking only what no existing pin already covers (as C
+// git's fetch does before it updates refs).
+func (m *mirror) checkConnected(ctx context.Context, rs RefSet) error {
+	if len(rs.Refs) == 0 {
+		return nil
+	}
+	var tips bytes.Buffer
+	for _, n := range rs.names() {
+		tips.WriteString(rs.Refs[n])
+		tips.WriteByte('\n')
+	}
+	_, err := m.git.run(ctx, &tips, nil, "--git-dir="+m.dir, "rev-list", "--objects", "--quiet", "--stdin", "--not", "--glob=refs/namespaces/*")
+	if err != nil {
+		return fmt.Errorf("upstream sent an incomplete history (objects missing after the fetch): %w", err)
+	}
+	return nil
+}
+
+// maintain keeps the repository cheap to serve. The first fetch is repacked
+// with a reachability bitmap, so upload-pack counts a full clone from the
+// bitmap instead of walking every object (for 120,000 objects: 0.26 s and
+// 24 MB instead of 0.8 s and 100 MB); objects fetched later are few, and
+// `gc --auto` repacks them (bitmap included) once packs pile up. Without C
+// git it does nothing.
+func (m *mirror) maintain(ctx context.Context) error {
+	if m.git == nil {
+		return nil
+	}
+	args := []string{"--git-dir=" + m.dir, "-c", "gc.autoDetach=false", "gc", "--auto", "--quiet"}
+	if bitmaps, _ := filepath.Glob(filepath.Join(m.dir, "objects", "pack", "*.bitmap")); len(bitmaps) == 0 {
+		args = []string{"--git-dir=" + m.dir, "repack", "-a", "-d", "--write-bitmap-index", "--quiet"}
+	}
+	_, err := m.git.run(ctx, nil, nil, args...)
+	return err
+}
