@@ -27,6 +27,7 @@ type app struct {
 	log     *slog.Logger
 	catalog *snapshot.Catalog
 	reg     *prometheus.Registry
+	consul  *consulState // nil without consul: in the config
 }
 
 func (g *globals) open() (*app, error) {
@@ -38,7 +39,13 @@ func (g *globals) open() (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening store %s: %w", cfg.DataDir, err)
 	}
-	return &app{cfg: cfg, log: g.logger(), catalog: snapshot.New(st), reg: prometheus.NewRegistry()}, nil
+	a := &app{cfg: cfg, log: g.logger(), catalog: snapshot.New(st), reg: prometheus.NewRegistry()}
+	if cfg.Consul != nil {
+		if err := a.openConsul(); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
 }
 
 // sources builds every configured source. Each kind has its builder in

@@ -11,18 +11,29 @@ import (
 )
 
 func newClientConfigCmd(g *globals) *cobra.Command {
-	var channel, snap string
+	var channel, snap, writeRoot string
+	var useConsul, write bool
 	cmd := &cobra.Command{
-		Use:   "client-config [--channel C | --snapshot ID]",
+		Use:   "client-config [--channel C | --snapshot ID] [--consul [--write]]",
 		Short: "Print client configuration for the mirror (sources.list, .repo, git insteadOf, file URLs)",
-		Args:  args(cobra.NoArgs),
+		Long: `client-config prints the apt, yum, git and file client configuration of every
+configured source. With --consul it runs on a node: it finds a healthy mirrord
+replica in the Consul catalog and the snapshot the channel is pinned to in
+Consul KV, and with --write installs the files (under --root).`,
+		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if channel != "" && snap != "" {
 				return usageError{fmt.Errorf("give --channel or --snapshot, not both")}
 			}
+			if write && !useConsul {
+				return usageError{fmt.Errorf("--write needs --consul")}
+			}
 			a, err := g.open()
 			if err != nil {
 				return err
+			}
+			if useConsul {
+				return a.consulClientConfig(cmd.Context(), g.stdout, channel, snap, write, writeRoot)
 			}
 			root, err := a.clientRoot(cmd, channel, snap)
 			if err != nil {
@@ -45,6 +56,9 @@ func newClientConfigCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&channel, "channel", "", "point clients at this channel (default: production if it exists, else the latest snapshot)")
 	cmd.Flags().StringVar(&snap, "snapshot", "", "pin clients to this snapshot ID")
+	cmd.Flags().BoolVar(&useConsul, "consul", false, "find a healthy replica and the channel's pinned snapshot in Consul")
+	cmd.Flags().BoolVar(&write, "write", false, "with --consul: write the apt/yum/git files instead of printing them")
+	cmd.Flags().StringVar(&writeRoot, "root", "/", "with --write: install the files under this directory")
 	return cmd
 }
 

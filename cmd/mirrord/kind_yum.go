@@ -1,15 +1,27 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/mirrord/mirrord/internal/source"
+	"github.com/mirrord/mirrord/internal/yum"
 )
 
 // yumSources builds the configured yum sources.
 func (a *app) yumSources() ([]source.Source, error) {
-	if len(a.cfg.Yum) > 0 {
-		return nil, usageError{fmt.Errorf("%s: yum sources are not supported by this build yet", a.cfg.Path)}
+	var out []source.Source
+	for _, y := range a.cfg.Yum {
+		s, err := yum.New(yum.Options{
+			Name:               y.Name,
+			URL:                y.URL,
+			GPGKey:             y.GPGKey,
+			InsecureSkipVerify: y.InsecureSkipVerify,
+			Filter:             y.Filter,
+			FilterWithDeps:     y.FilterWithDeps,
+			Verbatim:           y.IsVerbatim(),
+		})
+		if err != nil {
+			return nil, usageError{err}
+		}
+		out = append(out, s)
 	}
-	return nil, nil
+	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -53,7 +54,7 @@ func (a *app) serve(ctx context.Context, g *globals) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var h *server.Server // set before any job can run
-	jobs, err := a.jobs(ctx, g, func(ctx context.Context) { h.Refresh(ctx) })
+	jobs, run, err := a.jobs(ctx, g, func(ctx context.Context) { h.Refresh(ctx) })
 	if err != nil {
 		return err
 	}
@@ -72,32 +73,43 @@ func (a *app) serve(ctx context.Context, g *globals) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w (is another mirrord or web server running there? set listen: or --listen)", a.cfg.Listen, err)
 	}
+	stopConsul, err := a.consulServe(ctx, ln.Addr().String(), h)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopConsul()
 	a.announce(ctx, ln.Addr().String(), token != "")
 	if jobs != nil && a.cfg.Sync.Interval.Duration > 0 {
-		go schedule(ctx, a.log, jobs, a.cfg.Sync.Interval.Duration)
+		if a.consul != nil {
+			a.consulSchedule(ctx, run, a.cfg.Sync.Interval.Duration) // only while leading
+		} else {
+			go schedule(ctx, a.log, jobs, a.cfg.Sync.Interval.Duration)
+		}
 	}
 	return runHTTP(ctx, ln, h, a.log)
 }
 
 // jobs returns the background sync runner (nil without sources); done is
 // called after each successful sync.
-func (a *app) jobs(ctx context.Context, g *globals, done func(context.Context)) (*syncer.Jobs, error) {
+func (a *app) jobs(ctx context.Context, g *globals, done func(context.Context)) (*syncer.Jobs, syncRun, error) {
 	srcs, err := a.sources()
 	if err != nil || len(srcs) == 0 {
-		return nil, err
+		return nil, nil, err
 	}
 	s, err := a.syncer(progress.New(g.stderr, a.log), nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return syncer.NewJobs(ctx, func(ctx context.Context, names []string) (string, error) {
+	run := func(ctx context.Context, names []string) (string, error) {
 		rec, err := s.Run(ctx, names)
 		if err != nil {
 			return "", err
 		}
 		done(ctx)
 		return rec.ID, nil
-	}), nil
+	}
+	return syncer.NewJobs(ctx, run), run, nil
 }
 
 func (a *app) announce(ctx context.Context, addr string, writable bool) {
@@ -106,7 +118,11 @@ func (a *app) announce(ctx context.Context, addr string, writable bool) {
 	a.log.Info("try", "ui", base+"/", "snapshots", base+"/snapshots/", "api", base+"/api/v1/snapshots", "key", base+"/keys/mirrord.asc", "metrics", base+"/metrics")
 	if rec, err := a.catalog.Latest(ctx); err == nil {
 		for _, s := range rec.Sources {
-			a.log.Info("try", "source", s.Key(), "url", base+"/snapshots/"+rec.ID+"/"+s.Key()+"/")
+			u := base + "/snapshots/" + rec.ID + "/" + s.Key() + "/"
+			if s.Kind == "git" {
+				u = "git clone " + strings.TrimSuffix(u, "/") + ".git"
+			}
+			a.log.Info("try", "source", s.Key(), "url", u)
 		}
 	}
 	if chans, err := a.catalog.Channels(ctx); err == nil {

@@ -117,6 +117,9 @@ type Consul struct {
 	Service    string `yaml:"service"`
 	Datacenter string `yaml:"datacenter"`
 	Prefix     string `yaml:"prefix"`
+	// CheckInterval is how often Consul checks /healthz (default 10s); it
+	// bounds how fast another replica takes over scheduled syncs.
+	CheckInterval Duration `yaml:"check_interval"`
 }
 
 // SyncConfig controls scheduled syncing.

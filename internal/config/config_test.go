@@ -32,7 +32,7 @@ func TestLoadFull(t *testing.T) {
 		Signing:   Signing{KeyFile: filepath.Join(dir, "keys/signing.asc")},
 		Apt: []AptSource{{
 			Name:             "debian",
-			URL:              "https://deb.debian.org/debian",
+			URL:              "https://apt.upstream.example/debian",
 			Suites:           []string{"bookworm", "bookworm-updates"},
 			Components:       []string{"main", "contrib", "non-free-firmware"},
 			Architectures:    []string{"amd64", "arm64"},
@@ -47,8 +47,8 @@ func TestLoadFull(t *testing.T) {
 		}},
 		Yum: []YumSource{{
 			Name:           "rocky-baseos",
-			URL:            "https://dl.rockylinux.org/pub/rocky/9/BaseOS/x86_64/os",
-			GPGKey:         "https://dl.rockylinux.org/pub/rocky/RPM-GPG-KEY-Rocky-9",
+			URL:            "https://yum.upstream.example/9/BaseOS/x86_64/os",
+			GPGKey:         "https://yum.upstream.example/RPM-GPG-KEY-upstream",
 			Filter:         []string{"kernel", "openssh-server"},
 			FilterWithDeps: true,
 			Verbatim:       ptr(false),
@@ -73,11 +73,12 @@ func TestLoadFull(t *testing.T) {
 			}},
 		}},
 		Consul: &Consul{
-			Address:    "consul.service:8500",
-			Token:      "c0ffee",
-			Service:    "mirror",
-			Datacenter: "dc1",
-			Prefix:     "kv/mirrord/",
+			Address:       "consul.service:8500",
+			Token:         "c0ffee",
+			Service:       "mirror",
+			Datacenter:    "dc1",
+			Prefix:        "kv/mirrord/",
+			CheckInterval: Duration{5 * time.Second},
 		},
 		Sync: SyncConfig{
 			Interval:    Duration{6 * time.Hour},

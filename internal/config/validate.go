@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Defaults applied by Load and Parse.
@@ -399,6 +400,12 @@ func (v *validator) consul(c *Consul) {
 	}
 	if c.Prefix == "" {
 		c.Prefix = DefaultConsulKV
+	}
+	switch {
+	case c.CheckInterval.Duration < 0:
+		v.fail("consul.check_interval", "must not be negative")
+	case c.CheckInterval.Duration == 0:
+		c.CheckInterval.Duration = 10 * time.Second
 	}
 }
 

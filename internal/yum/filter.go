@@ -1,0 +1,113 @@
+package yum
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// selectPackages applies the filter (and, with filter_with_deps, the
+// dependency closure) to the packages of primary.
+func (r *run) selectPackages(ctx context.Context, pkgs []*pkg, data map[string]*dataFile) ([]*pkg, error) {
+	patterns := r.s.opt.Filter
+	if len(patterns) == 0 {
+		return pkgs, nil // verbatim: false without a filter: everything, regenerated
+	}
+	res := newResolver(pkgs)
+	withDeps := r.s.opt.FilterWithDeps
+	if withDeps {
+		if err := r.addFileProviders(ctx, res, pkgs, data["filelists"]); err != nil {
+			return nil, err
+		}
+	}
+	sel, unresolved, unmatched := closure(pkgs, patterns, withDeps, res)
+	for _, pat := range unmatched {
+		r.log.Warn("filter pattern matches no package", "pattern", pat)
+	}
+	if len(sel) == 0 {
+		return nil, fmt.Errorf("filter %q matches no package of %s; check the package names", patterns, r.s.up)
+	}
+	if len(unresolved) > 0 {
+		r.log.Warn("dependencies no package in this repository provides (another repository must)", "count", len(unresolved), "first", unresolved[:min(len(unresolved), 10)])
+	}
+	r.log.Info("filter applied", "patterns", patterns, "with_deps", withDeps, "selected", len(sel), "of", len(pkgs))
+	return sel, nil
+}
+
+// addFileProviders answers, from filelists.xml, the file dependencies
+// that primary's (partial) file lists leave open.
+func (r *run) addFileProviders(ctx context.Context, res *resolver, pkgs []*pkg, fl *dataFile) error {
+	missing := res.missingFiles(pkgs)
+	if len(missing) == 0 || fl == nil {
+		return nil
+	}
+	byID := map[string]*pkg{}
+	for _, p := range pkgs {
+		byID[p.Checksum.Hex] = p
+	}
+	return r.readData(ctx, fl, func(rd io.Reader) error {
+		return parseFilelists(rd, func(pkgid, file string) {
+			if missing[file] && byID[pkgid] != nil {
+				res.addFile(file, byID[pkgid])
+			}
+		})
+	})
+}
+
+// readData streams the decompressed content of a stored data file.
+func (r *run) readData(ctx context.Context, df *dataFile, fn func(io.Reader) error) error {
+	b, err := r.openBlob(ctx, df.info.Digest)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	rc, _, err := decompress(b, df.path)
+	if err != nil {
+		return badMetadata(df.what(), df.url, err)
+	}
+	defer rc.Close()
+	if err := fn(rc); err != nil {
+		return badMetadata(df.what(), df.url, err)
+	}
+	return nil
+}
+
+// parseFilelists calls fn for every <file> of every <package pkgid=...>.
+func parseFilelists(rd io.Reader, fn func(pkgid, file string)) error {
+	d := xml.NewDecoder(rd)
+	var pkgid string
+	var text strings.Builder
+	inFile := false
+	for {
+		tok, err := d.RawToken()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			line, _ := d.InputPos()
+			return fmt.Errorf("line %d: %w", line, err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			switch t.Name.Local {
+			case "package":
+				pkgid = attr(t, "pkgid")
+			case "file":
+				inFile = true
+				text.Reset()
+			}
+		case xml.CharData:
+			if inFile {
+				text.Write(t)
+			}
+		case xml.EndElement:
+			if t.Name.Local == "file" {
+				inFile = false
+				fn(pkgid, strings.TrimSpace(text.String()))
+			}
+		}
+	}
+}
