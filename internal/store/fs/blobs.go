@@ -10,6 +10,7 @@ import (
 	iofs "io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/mirrord/mirrord/internal/store"
@@ -18,7 +19,8 @@ import (
 // Blobs is the blob half of a Store. It implements store.Blobs and
 // store.Filer.
 type Blobs struct {
-	l layout
+	l    layout
+	bufs sync.Pool // *[]byte of copyBufSize, reused across Puts
 }
 
 // copyBufSize is the chunk size of Put's copy; ctx is checked between chunks.
@@ -120,7 +122,13 @@ func (b *Blobs) writeTemp(ctx context.Context, r io.Reader, exp store.Expect, li
 			os.Remove(f.Name())
 		}
 	}()
-	info, err = copyVerify(ctx, f, r, exp, limit)
+	buf, _ := b.bufs.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+		*buf = make([]byte, copyBufSize)
+	}
+	info, err = copyVerify(ctx, f, r, exp, limit, *buf)
+	b.bufs.Put(buf)
 	if err != nil {
 		return "", store.Info{}, err
 	}
@@ -132,14 +140,14 @@ func (b *Blobs) writeTemp(ctx context.Context, r io.Reader, exp store.Expect, li
 
 // copyVerify copies at most one byte more than allowed from r to w, hashing,
 // and checks the result against exp.
-func copyVerify(ctx context.Context, w io.Writer, r io.Reader, exp store.Expect, limit int64) (store.Info, error) {
+func copyVerify(ctx context.Context, w io.Writer, r io.Reader, exp store.Expect, limit int64, buf []byte) (store.Info, error) {
 	readCap := limit
 	if exp.Size > 0 && exp.Size < readCap {
 		readCap = exp.Size // one more byte proves a size mismatch
 	}
 	h := sha256.New()
 	src := ctxReader{ctx: ctx, r: io.LimitReader(r, readCap+1)}
-	n, err := io.CopyBuffer(io.MultiWriter(w, h), src, make([]byte, copyBufSize))
+	n, err := io.CopyBuffer(io.MultiWriter(w, h), src, buf)
 	if err != nil {
 		return store.Info{}, fmt.Errorf("put %s: after %d bytes: %w", exp.Digest, n, err)
 	}
