@@ -1,5 +1,6 @@
-# mirrord — see README.md. `make run` syncs examples/mirrord.yaml and serves
-# it; `make test` runs every test (CI runs it through .ci/run).
+# mirrord — see README.md. `make run` mirrors this host's package sources (via
+# `mirrord init`) plus the bundled examples and serves them; `make test` runs
+# every test (CI runs it through .ci/run).
 GO       ?= go
 BIN      := bin/mirrord
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -7,14 +8,19 @@ LDFLAGS  := -X main.version=$(VERSION)
 CONFIG   ?= examples/mirrord.yaml
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: build run test test-short bench lint fmt clean
+.PHONY: build run run-example test test-short bench lint fmt clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/mirrord
 
-# The main job: sync the bundled example into a snapshot, promote it to
-# "production", then serve it (Ctrl-C stops).
+# The main job: mirror this host's own package sources (filtered to a few
+# packages, via `mirrord init`) plus the bundled file and git examples into a
+# snapshot, promote it to "production" and serve it. See examples/run.sh.
 run: build
+	BIN=$(BIN) bash examples/run.sh
+
+# The same with only the bundled examples (no network needed).
+run-example: build
 	ID=$$($(BIN) --config $(CONFIG) sync) && $(BIN) --config $(CONFIG) snapshot promote $$ID production
 	$(BIN) --config $(CONFIG) snapshot list
 	$(BIN) --config $(CONFIG) serve

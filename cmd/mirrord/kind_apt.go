@@ -1,15 +1,19 @@
 package main
 
 import (
-	"fmt"
-
+	"github.com/mirrord/mirrord/internal/apt"
 	"github.com/mirrord/mirrord/internal/source"
 )
 
 // aptSources builds the configured apt sources.
 func (a *app) aptSources() ([]source.Source, error) {
-	if len(a.cfg.Apt) > 0 {
-		return nil, usageError{fmt.Errorf("%s: apt sources are not supported by this build yet", a.cfg.Path)}
+	out := make([]source.Source, 0, len(a.cfg.Apt))
+	for _, c := range a.cfg.Apt {
+		s, err := apt.New(c, apt.Options{})
+		if err != nil {
+			return nil, usageError{err}
+		}
+		out = append(out, s)
 	}
-	return nil, nil
+	return out, nil
 }

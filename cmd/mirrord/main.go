@@ -100,7 +100,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "debug, info, warn or error")
 	root.AddCommand(
 		newSyncCmd(g), newServeCmd(g), newSnapshotCmd(g), newGCCmd(g), newVerifyCmd(g),
-		newClientConfigCmd(g), newReposYAMLCmd(g), newVersionCmd(g),
+		newClientConfigCmd(g), newReposYAMLCmd(g), newInitCmd(g), newVersionCmd(g),
 	)
 	return root
 }
