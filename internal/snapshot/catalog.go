@@ -187,6 +187,11 @@ func (c *Catalog) Commit(ctx context.Context, sources []SourceRecord) (*Record, 
 	if err := c.checkBlobs(ctx, sources); err != nil {
 		return nil, err
 	}
+	if s, ok := c.st.Blobs().(store.Syncer); ok {
+		if err := s.Sync(ctx); err != nil {
+			return nil, fmt.Errorf("making blobs durable before the snapshot record: %w", err)
+		}
+	}
 	srcs := append([]SourceRecord(nil), sources...)
 	sort.Slice(srcs, func(i, j int) bool { return srcs[i].Key() < srcs[j].Key() })
 	now := c.now().UTC().Truncate(time.Second)

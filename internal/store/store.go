@@ -120,6 +120,21 @@ type Filer interface {
 	BlobPath(d Digest) string
 }
 
+// Syncer is an optional capability of Blobs that batch durability: Sync
+// makes every Put that has returned durable. snapshot.Catalog.Commit calls
+// it before writing a record, so no record is durable before its blobs.
+type Syncer interface {
+	Sync(ctx context.Context) error
+}
+
+// Recoverer is an optional capability of Blobs that batch durability:
+// Recover finds blobs a crashed process wrote but never synced, and deletes
+// any whose content no longer matches its digest. Syncs call it first,
+// under the sync lock.
+type Recoverer interface {
+	Recover(ctx context.Context) (removed int, err error)
+}
+
 // Store bundles what mirrord needs from a backend.
 type Store interface {
 	Blobs() Blobs

@@ -96,6 +96,13 @@ func (s *Syncer) Run(ctx context.Context, names []string) (rec *snapshot.Record,
 		return nil, err
 	}
 	defer unlock()
+	if r, ok := st.Blobs().(store.Recoverer); ok {
+		if n, err := r.Recover(ctx); err != nil {
+			return nil, err
+		} else if n > 0 {
+			s.Log.Warn("removed blobs a crashed sync left damaged", "blobs", n)
+		}
+	}
 	if n, err := st.Blobs().CleanTemp(ctx, 0); err != nil {
 		return nil, fmt.Errorf("cleaning leftovers of interrupted writes: %w", err)
 	} else if n > 0 {

@@ -21,6 +21,7 @@ import (
 type Blobs struct {
 	l    layout
 	bufs sync.Pool // *[]byte of copyBufSize, reused across Puts
+	dur  durability
 }
 
 // copyBufSize is the chunk size of Put's copy; ctx is checked between chunks.
@@ -112,6 +113,9 @@ func touch(path string) error {
 // writeTemp streams r into a temp file, verifies it against exp and returns
 // the temp's path, fsynced, closed and read-only. On error nothing is left.
 func (b *Blobs) writeTemp(ctx context.Context, r io.Reader, exp store.Expect, limit int64) (path string, info store.Info, err error) {
+	if err := b.mark(); err != nil {
+		return "", store.Info{}, err
+	}
 	f, err := b.l.createTemp(blobTempPrefix)
 	if err != nil {
 		return "", store.Info{}, fmt.Errorf("put %s: %w", exp.Digest, err)
@@ -170,11 +174,9 @@ func verify(exp store.Expect, limit int64, got store.Digest, n int64) error {
 	return nil
 }
 
-// finishFile fsyncs, closes and write-protects a fully written temp file.
+// finishFile closes and write-protects a fully written temp file. It is
+// made durable later, by Sync (see durable.go).
 func finishFile(f *os.File) error {
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", f.Name(), err)
-	}
 	if err := f.Chmod(0o444); err != nil {
 		return fmt.Errorf("chmod %s: %w", f.Name(), err)
 	}
@@ -198,20 +200,19 @@ func (b *Blobs) commit(tmp string, info store.Info) (store.Info, error) {
 	return statBlob(b.l.blob(info.Digest), info.Digest)
 }
 
-// rename moves tmp to blob d's path and makes that durable; tmp is removed
-// if it cannot be moved. Content is identical for one digest, so racing
-// renames are harmless.
+// rename moves tmp to blob d's path (made durable by Sync); tmp is
+// removed if it cannot be moved. Content is identical for one digest, so
+// racing renames are harmless.
 func (b *Blobs) rename(tmp string, d store.Digest) error {
 	dir := b.l.fanout(d)
-	err := mkdirAllSync(dir)
+	err := os.MkdirAll(dir, 0o755)
 	if err == nil {
 		err = os.Rename(tmp, b.l.blob(d))
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return err
 	}
-	return syncDir(dir)
+	return err
 }
 
 // statBlob stats the blob file at path.

@@ -12,15 +12,18 @@
 //	│   └── meta-<random>.tmp          metadata value being written by Meta.Put/Create
 //	├── meta/
 //	│   └── snapshots/debian/2024…     metadata value for key "snapshots/debian/2024…"
+//	├── unsynced                       marker: blobs written since the last Sync (durable.go)
 //	└── locks/
 //	    └── <name>.lock                flock(2) target for Lock/TryLock
 //
 // Contracts (beyond those of package store):
 //   - Put streams into tmp/, hashing as it goes, and stops reading once the
 //     stream passes Expect.MaxSize (store.DefaultMaxSize when 0) or a known
-//     Expect.Size. Only a verified, fsynced, read-only file is renamed into
-//     blobs/, and the directory is fsynced afterwards. Every failure removes
-//     the temp file.
+//     Expect.Size. Only a verified, read-only file is renamed into blobs/.
+//     Every failure removes the temp file. Durability is batched (see
+//     durable.go): Sync, called before a snapshot record is written, flushes
+//     everything with syncfs(2); Recover re-hashes what a crashed process
+//     wrote but never synced.
 //   - When Expect.Digest is set and that blob is already present, Put returns
 //     at once without reading r (callers rely on this to skip downloads); it
 //     only refreshes the blob's mtime, which gc uses for its grace period.
