@@ -304,6 +304,7 @@ func TestAptUpstreamDies(t *testing.T) {
 		t.Fatalf("a snapshot was made:\n%s", list)
 	}
 	stored := e.blobs()
+	up.WaitQuiet("/pool/")
 	up.SetHook(nil)
 	up.ResetRequests()
 	e.sync()

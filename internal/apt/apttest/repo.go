@@ -128,6 +128,22 @@ func (r *Repo) Requests(prefix string) int {
 	return n
 }
 
+// WaitQuiet returns once the request count under prefix has not changed
+// for 300 ms: requests a failed (or killed) client had already sent can
+// still reach the server after it gave up, and must not be counted against
+// the next client.
+func (r *Repo) WaitQuiet(prefix string) {
+	last := r.Requests(prefix)
+	for quiet := 0; quiet < 6; {
+		time.Sleep(50 * time.Millisecond)
+		if n := r.Requests(prefix); n != last {
+			last, quiet = n, 0
+			continue
+		}
+		quiet++
+	}
+}
+
 // ResetRequests zeroes the request counters.
 func (r *Repo) ResetRequests() {
 	r.mu.Lock()
