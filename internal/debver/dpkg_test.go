@@ -9,17 +9,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/mirrord/mirrord/internal/requiretool"
 )
 
 // needTool skips when a tool is missing, except under CI where it fails.
 func needTool(t *testing.T, name string) {
 	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required under CI: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
+	requiretool.Path(t, name)
 }
 
 // genVersion makes a random valid version, biased towards the characters
@@ -101,10 +98,7 @@ func mutate(r *rand.Rand, v string) string {
 func TestCompareAgainstDpkgPerl(t *testing.T) {
 	needTool(t, "perl")
 	if err := exec.Command("perl", "-MDpkg::Version", "-e1").Run(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("perl module Dpkg::Version (libdpkg-perl) is required under CI: %v", err)
-		}
-		t.Skipf("Dpkg::Version not available: %v", err)
+		requiretool.Missing(t, "perl module Dpkg::Version (libdpkg-perl, from dpkg-dev) is not available: "+err.Error())
 	}
 	pairs := genPairs(5000, 42)
 	var in strings.Builder

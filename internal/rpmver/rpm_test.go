@@ -9,19 +9,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/mirrord/mirrord/internal/requiretool"
 )
 
 // needRPM returns the rpm binary, skipping without it unless CI=true.
 func needRPM(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("rpm")
-	if err != nil {
-		if os.Getenv("CI") != "true" {
-			t.Skipf("rpm not installed: %v", err)
-		}
-		t.Fatalf("rpm not installed (required when CI=true): %v", err)
-	}
-	return p
+	return requiretool.Path(t, "rpm")
 }
 
 // rpmVercmp asks the real rpm (its Lua rpm.vercmp, which is rpmverCmp

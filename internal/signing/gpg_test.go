@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/mirrord/mirrord/internal/requiretool"
 )
 
 // gnupg is a throwaway GnuPG home for interoperability tests.
@@ -22,14 +24,7 @@ type gnupg struct {
 // missing gpg must not silently disable these tests.
 func newGnuPG(t *testing.T) *gnupg {
 	t.Helper()
-	for _, tool := range []string{"gpg", "gpgv"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "true" {
-				t.Skipf("%s not installed: %v", tool, err)
-			}
-			t.Fatalf("%s not installed (required when CI=true): %v", tool, err)
-		}
-	}
+	requiretool.All(t, "gpg", "gpgv")
 	g := &gnupg{t: t, home: t.TempDir()}
 	if err := os.Chmod(g.home, 0o700); err != nil {
 		t.Fatal(err)

@@ -15,19 +15,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mirrord/mirrord/internal/requiretool"
 )
 
 // Need skips (or, under CI=true, fails) t unless every tool is installed.
 func Need(t testing.TB, tools ...string) {
 	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is required under CI (see .ci/apt-packages): %v", tool, err)
-			}
-			t.Skipf("%s not installed: %v", tool, err)
-		}
-	}
+	requiretool.All(t, tools...)
 }
 
 // Key is an OpenPGP key in a GnuPG home directory of its own.

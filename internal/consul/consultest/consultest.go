@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/mirrord/mirrord/internal/requiretool"
 )
 
 // Version is the Consul version .ci/consul.sh builds and caches.
@@ -58,10 +60,7 @@ func find(t testing.TB, env, cacheDir, name, script string) string {
 		return p
 	}
 	msg := fmt.Sprintf("no %s binary: run %s (or set %s)", name, script, env)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	requiretool.Missing(t, msg)
 	return ""
 }
 

@@ -15,21 +15,15 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/mirrord/mirrord/internal/requiretool"
 )
 
 // RequireGit skips t when git is missing, except under CI=true, where it
 // fails: CI must have every tool the tests use.
 func RequireGit(t testing.TB) string {
 	t.Helper()
-	p, err := exec.LookPath("git")
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("git is not installed: %v", err)
-	}
-	t.Skipf("git is not installed: %v", err)
-	return ""
+	return requiretool.Path(t, "git")
 }
 
 // Env is a clean environment for the git CLI: no user or system config

@@ -3,6 +3,7 @@ package fs
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -279,19 +280,23 @@ func TestMetaListIgnoresTempAndDotFiles(t *testing.T) {
 
 const lockChildEnv = "MIRRORD_FS_TEST_LOCK_CHILD"
 
-// TestLockHelperProcess is the child of TestLockDiesWithProcess: it takes
-// the lock, reports it and waits to be killed.
-func TestLockHelperProcess(t *testing.T) {
-	dir := os.Getenv(lockChildEnv)
-	if dir == "" {
-		t.Skip("helper process for TestLockDiesWithProcess")
+// TestMain runs the child of TestLockDiesWithProcess when the environment
+// asks for it, and the tests otherwise.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(lockChildEnv); dir != "" {
+		holdLock(dir)
 	}
+	os.Exit(m.Run())
+}
+
+// holdLock takes the lock, reports it and waits to be killed.
+func holdLock(dir string) {
 	s, err := Open(dir)
 	if err != nil {
 		fmt.Println("error:", err)
 		os.Exit(1)
 	}
-	unlock, err := s.TryLock(t.Context(), "held")
+	unlock, err := s.TryLock(context.Background(), "held")
 	if err != nil {
 		fmt.Println("error:", err)
 		os.Exit(1)
@@ -304,7 +309,7 @@ func TestLockHelperProcess(t *testing.T) {
 
 func TestLockDiesWithProcess(t *testing.T) {
 	s := openTemp(t)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestLockHelperProcess$", "-test.count=1")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), lockChildEnv+"="+s.Dir())
 	out, err := cmd.StdoutPipe()
 	if err != nil {

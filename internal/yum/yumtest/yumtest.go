@@ -27,19 +27,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/mirrord/mirrord/internal/requiretool"
 )
 
 // NeedTools skips t (or fails it when CI=true) unless every tool is on PATH.
 func NeedTools(t testing.TB, tools ...string) {
 	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "true" {
-				t.Skipf("%s not installed: %v", tool, err)
-			}
-			t.Fatalf("%s not installed (required when CI=true): %v", tool, err)
-		}
-	}
+	requiretool.All(t, tools...)
 }
 
 // run runs a command and fails t with its output when it fails.
@@ -123,11 +118,7 @@ func (s *Signer) SignRPMs(t testing.TB, rpms ...string) {
 }
 
 func gpgPath(t testing.TB) string {
-	p, err := exec.LookPath("gpg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return requiretool.Path(t, "gpg")
 }
 
 // Package describes a tiny noarch rpm.
