@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mirrord/mirrord/internal/atomicfile"
 	"github.com/mirrord/mirrord/internal/consul"
 	"github.com/mirrord/mirrord/internal/snapshot"
 	"github.com/mirrord/mirrord/internal/source"
@@ -188,7 +189,7 @@ func installFile(w io.Writer, path string, data []byte) error {
 		fmt.Fprintf(w, "unchanged %s\n", path)
 		return nil
 	}
-	if err := writeFileAtomic(path, data); err != nil {
+	if err := atomicfile.Write(path, data, 0o644, nil); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	fmt.Fprintf(w, "wrote %s\n", path)
@@ -209,32 +210,9 @@ func includeGitConfig(w io.Writer, system, include string) error {
 	if len(old) > 0 && old[len(old)-1] != '\n' {
 		data = append(append(old, '\n'), []byte("[include]\n"+line)...)
 	}
-	if err := writeFileAtomic(system, data); err != nil {
+	if err := atomicfile.Write(system, data, 0o644, nil); err != nil {
 		return fmt.Errorf("writing %s: %w", system, err)
 	}
 	fmt.Fprintf(w, "included %s from %s\n", include, system)
 	return nil
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mirrord/mirrord/internal/apt"
+	"github.com/mirrord/mirrord/internal/atomicfile"
 	"github.com/mirrord/mirrord/internal/config"
 )
 
@@ -431,23 +432,10 @@ func yamlList(l []string) string {
 
 // writeChecked writes text to path only if mirrord can load it.
 func writeChecked(path, text string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".mirrord-init-*.yaml")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(text); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if _, err := config.Load(tmp.Name()); err != nil {
-		return fmt.Errorf("the generated config does not load (please report this): %w\n%s", err, text)
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, []byte(text), 0o644, func(tmp string) error {
+		if _, err := config.Load(tmp); err != nil {
+			return fmt.Errorf("the generated config does not load (please report this): %w\n%s", err, text)
+		}
+		return nil
+	})
 }

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/mirrord/mirrord/internal/atomicfile"
 	"github.com/mirrord/mirrord/internal/snapshot"
 )
 
@@ -125,7 +125,7 @@ func (s *Channels) saveCache(m map[string]entry) {
 	slices.SortFunc(list, func(a, b *snapshot.Channel) int { return strings.Compare(a.Name, b.Name) })
 	data, err := json.MarshalIndent(list, "", "  ")
 	if err == nil {
-		err = writeAtomic(s.cacheFile, data)
+		err = atomicfile.Write(s.cacheFile, data, 0o644, nil)
 	}
 	if err != nil {
 		s.c.log.Warn("could not save the channel cache", "file", s.cacheFile, "err", err)
@@ -152,25 +152,4 @@ func (s *Channels) loadCache() error {
 	}
 	s.replace(m, 0, false)
 	return nil
-}
-
-// writeAtomic replaces path with data (temp file + rename), so concurrent
-// readers, and replicas sharing the directory, see whole files.
-func writeAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
