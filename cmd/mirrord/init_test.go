@@ -43,6 +43,9 @@ deb [arch=amd64 signed-by=/usr/share/keyrings/vendor.gpg] http://vendor.example/
 deb cdrom:[Debian GNU/Linux]/ bookworm main
 deb http://flat.example/repo ./
 deb [trusted=yes] http://local.example/apt internal main
+deb [arch=amd64 http://broken.example/debian bookworm main
+deb http://nosuite.example/debian
+rpm http://wrongtype.example/x y main
 `,
 		"etc/apt/sources.list.d/debian.sources": `Types: deb deb-src
 URIs: http://deb.example.org/debian
@@ -109,7 +112,8 @@ Components: main
 		cfg.Yum[0].GPGKey != "/etc/pki/rpm-gpg/RPM-GPG-KEY-Rocky-9" {
 		t.Errorf("yum: %+v", cfg.Yum)
 	}
-	for _, note := range []string{"cdrom", "flat repository", "Enabled: no", "mirrorlist"} {
+	for _, note := range []string{"cdrom", "flat repository", "Enabled: no", "mirrorlist",
+		"sources.list:6: skipped: unclosed '['", "sources.list:7: skipped: want URI and suite", `sources.list:8: skipped: unknown type "rpm"`} {
 		if !strings.Contains(string(text), note) {
 			t.Errorf("config lacks a note about %q:\n%s", note, text)
 		}
