@@ -96,7 +96,18 @@ func EncodeItems(items []Item) []byte {
 	return b.Bytes()
 }
 
-func clean(s string) string { return strings.NewReplacer("\t", " ", "\n", " ").Replace(s) }
+// clean keeps a name or version on its line of the item list.
+func clean(s string) string {
+	if !strings.ContainsAny(s, "\t\n") {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if r == '\t' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, s)
+}
 
 // DecodeItems parses EncodeItems' output.
 func DecodeItems(r io.Reader) ([]Item, error) {

@@ -296,3 +296,15 @@ func TestTree(t *testing.T) {
 		t.Error("Lookup failed")
 	}
 }
+
+func TestItemsRoundTrip(t *testing.T) {
+	in := []snapshot.Item{{Name: "b", Version: "2"}, {Name: "a\tx", Version: "1\n2"}}
+	out, err := snapshot.DecodeItems(bytes.NewReader(snapshot.EncodeItems(in)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []snapshot.Item{{Name: "a x", Version: "1 2"}, {Name: "b", Version: "2"}}
+	if fmt.Sprint(out) != fmt.Sprint(want) {
+		t.Errorf("round trip %v, want %v", out, want)
+	}
+}
