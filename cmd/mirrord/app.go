@@ -92,9 +92,13 @@ func (a *app) syncer(prog progress.Reporter, onBytes func(int64)) (*syncer.Synce
 		Client: client, PerHost: a.cfg.Sync.PerHost, Retries: a.cfg.Sync.Retries,
 		UserAgent: "mirrord/" + version, Logger: a.log, Metrics: fetch.NewMetrics(a.reg), OnBytes: onBytes,
 	})
-	key, err := signing.LoadOrCreate(a.cfg.Signing.KeyFile, "mirrord")
-	if err != nil {
-		return nil, fmt.Errorf("signing key: %w", err)
+	// Only apt and yum publish signed metadata; file and git syncs need
+	// no key (and should not pay for generating one).
+	var key *signing.Key
+	if len(a.cfg.Apt)+len(a.cfg.Yum) > 0 {
+		if key, err = signing.LoadOrCreate(a.cfg.Signing.KeyFile, "mirrord"); err != nil {
+			return nil, fmt.Errorf("signing key: %w", err)
+		}
 	}
 	return &syncer.Syncer{
 		Signer: key, PublicURL: a.cfg.PublicURL,

@@ -239,7 +239,7 @@ func TestKillDuringSync(t *testing.T) {
 	}
 	e := newEnv(t)
 	e.writeConfig(fileConfig(up.URL, files...))
-	// A first, complete sync (it also creates the signing key) tells how
+	// A first, complete sync tells how
 	// long a sync takes; kills then land anywhere within that span.
 	start := time.Now()
 	e.sync()
