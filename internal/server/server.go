@@ -81,12 +81,15 @@ const defaultRefresh = 250 * time.Millisecond
 
 // Server is mirrord's HTTP handler.
 type Server struct {
-	opt     Options
-	cat     *snapshot.Catalog
-	blobs   store.Blobs
-	filer   store.Filer // nil when the backend has no local files
-	log     *slog.Logger
-	refresh time.Duration
+	opt   Options
+	cat   *snapshot.Catalog
+	blobs store.Blobs
+	filer store.Filer // nil when the backend has no local files
+	// versioner tells when another process changed the metadata (nil:
+	// poll every refresh interval).
+	versioner store.Versioner
+	log       *slog.Logger
+	refresh   time.Duration
 
 	cur         atomic.Pointer[view]
 	reloadMu    sync.Mutex
@@ -124,6 +127,9 @@ func New(opt Options) (*Server, error) {
 	}
 	if f, ok := s.blobs.(store.Filer); ok {
 		s.filer = f
+	}
+	if v, ok := opt.Catalog.Store().Meta().(store.Versioner); ok {
+		s.versioner = v
 	}
 	if opt.Token != "" {
 		s.token = sha256.Sum256([]byte(opt.Token))

@@ -16,6 +16,7 @@ import (
 // may change both, so it is reloaded when older than the refresh interval.
 type view struct {
 	at       time.Time // when it was loaded (monotonic)
+	ver      uint64    // the store's meta Version read before loading (see store.Versioner)
 	ids      []string  // sorted, oldest first
 	idSet    map[string]struct{}
 	chans    map[string]*snapshot.Channel
@@ -56,11 +57,25 @@ func (v *view) channelsOf(id string) []string {
 	return out
 }
 
-// view returns a view no older than the refresh interval. Under steady
-// traffic the view is reloaded in the background once it is half that old,
-// so requests rarely wait for a reload. When a reload fails but an older
-// view exists, the older view is returned along with the error.
+// view returns the current view. When the store can tell (store.Versioner),
+// a metadata write by any process sharing it (a CLI promote) makes the very
+// next request reload, so a command that returned is served at once.
+// Otherwise the view is no older than the refresh interval; under steady
+// traffic it is reloaded in the background once it is half that old, so
+// requests rarely wait for a reload. When a reload fails but an older view
+// exists, the older view is returned along with the error.
 func (s *Server) view(ctx context.Context) (*view, error) {
+	if s.versioner != nil {
+		if v := s.cur.Load(); v != nil {
+			if ver, err := s.versioner.Version(); err == nil && ver == v.ver && v.err == nil {
+				return v, nil
+			}
+			if v.err != nil && time.Since(v.at) < s.refresh {
+				return v, v.err // a failing store is retried at the refresh interval
+			}
+		}
+		return s.reload(ctx, -1)
+	}
 	if v := s.cur.Load(); v != nil {
 		age := time.Since(v.at)
 		if age < s.refresh {
@@ -77,11 +92,20 @@ func (s *Server) view(ctx context.Context) (*view, error) {
 }
 
 // reload loads a new view unless the current one (perhaps just reloaded by
-// another goroutine) is younger than minAge.
+// another goroutine) is younger than minAge; minAge < 0 means: unless the
+// current one was loaded at the store's current Version.
 func (s *Server) reload(ctx context.Context, minAge time.Duration) (*view, error) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	old := s.cur.Load()
+	var ver uint64
+	if s.versioner != nil {
+		var err error
+		ver, err = s.versioner.Version()
+		if minAge < 0 && err == nil && old != nil && old.err == nil && old.ver == ver {
+			return old, nil // another request reloaded it meanwhile
+		}
+	}
 	if old != nil && time.Since(old.at) < minAge {
 		return old, old.err
 	}
@@ -104,6 +128,7 @@ func (s *Server) reload(ctx context.Context, minAge time.Duration) (*view, error
 		return v, err
 	}
 	v.at = start
+	v.ver = ver
 	s.cur.Store(v)
 	// Forget records of snapshots deleted meanwhile.
 	s.recs.Range(func(k, _ any) bool {

@@ -135,6 +135,16 @@ type Recoverer interface {
 	Recover(ctx context.Context) (removed int, err error)
 }
 
+// Versioner is an optional capability of Meta: Version returns a value that
+// changes after every completed Put, Create or Delete, made by this or any
+// other process sharing the store. It is cheap (a local read, no network),
+// so a server calls it per request and reloads its view only when the value
+// moved; that is what makes a CLI promotion served on the very next
+// request. Backends without it are followed by polling (and Consul).
+type Versioner interface {
+	Version() (uint64, error)
+}
+
 // Store bundles what mirrord needs from a backend.
 type Store interface {
 	Blobs() Blobs

@@ -360,3 +360,32 @@ func waitForLine(t *testing.T, r io.Reader, want string) {
 		t.Fatalf("child did not print %q within 20s", want)
 	}
 }
+
+// TestMetaVersionAcrossStores: a write through one Store (another process,
+// in real use) moves the Version another Store on the same directory reads.
+func TestMetaVersionAcrossStores(t *testing.T) {
+	dir := t.TempDir()
+	reader, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writer, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := reader.Meta().(store.Versioner)
+	before, err := v.Version()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writer.Meta().Put(context.Background(), "channels/production", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	after, err := v.Version()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after == before {
+		t.Fatal("a write through another Store did not move Version")
+	}
+}

@@ -16,7 +16,8 @@ import (
 
 // Meta is the metadata half of a Store. It implements store.Meta.
 type Meta struct {
-	l layout
+	l   layout
+	ver versionFile
 }
 
 // placeRetries bounds retries when a concurrent Delete prunes the directory
@@ -65,6 +66,7 @@ func (m *Meta) Put(ctx context.Context, key string, value []byte) error {
 		}
 		return fmt.Errorf("meta put %q: %w", key, err)
 	}
+	m.bump()
 	return nil
 }
 
@@ -86,6 +88,7 @@ func (m *Meta) Create(ctx context.Context, key string, value []byte) error {
 	if err != nil {
 		return fmt.Errorf("meta create %q: %w", key, err)
 	}
+	m.bump()
 	return nil
 }
 
@@ -178,6 +181,7 @@ func (m *Meta) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("meta delete %q: %w", key, err)
 	}
 	m.prune(filepath.Dir(path))
+	m.bump()
 	return nil
 }
 

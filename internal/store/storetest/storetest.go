@@ -64,6 +64,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"MetaInvalidKeys", testMetaInvalidKeys},
 		{"MetaConcurrentCreate", testMetaConcurrentCreate},
 		{"MetaAtomicPut", testMetaAtomicPut},
+		{"MetaVersion", testMetaVersion},
 		{"LockTryLock", testTryLock},
 		{"LockWaits", testLockWaits},
 		{"LockCtxTimeout", testLockCtxTimeout},
@@ -831,5 +832,50 @@ func testLockCtxTimeout(t *testing.T, s store.Store) {
 	}
 	if el := time.Since(start); el > 5*time.Second {
 		t.Errorf("Lock took %v to notice its ctx expired", el)
+	}
+}
+
+// testMetaVersion checks the optional store.Versioner: the value moves
+// after every completed Put, Create and Delete, and stays put otherwise.
+func testMetaVersion(t *testing.T, s store.Store) {
+	v, ok := s.Meta().(store.Versioner)
+	if !ok {
+		t.Log("Meta has no Version (optional capability)")
+		return
+	}
+	ctx := context.Background()
+	cur := func() uint64 {
+		t.Helper()
+		n, err := v.Version()
+		if err != nil {
+			t.Fatalf("Version: %v", err)
+		}
+		return n
+	}
+	last := cur()
+	steps := []struct {
+		what string
+		fn   func() error
+	}{
+		{"Put", func() error { return s.Meta().Put(ctx, "v/a", []byte("1")) }},
+		{"Put again", func() error { return s.Meta().Put(ctx, "v/a", []byte("2")) }},
+		{"Create", func() error { return s.Meta().Create(ctx, "v/b", []byte("1")) }},
+		{"Delete", func() error { return s.Meta().Delete(ctx, "v/a") }},
+	}
+	for _, st := range steps {
+		if err := st.fn(); err != nil {
+			t.Fatalf("%s: %v", st.what, err)
+		}
+		now := cur()
+		if now == last {
+			t.Fatalf("Version did not change after %s", st.what)
+		}
+		last = now
+	}
+	if _, err := s.Meta().Get(ctx, "v/b"); err != nil {
+		t.Fatal(err)
+	}
+	if cur() != last {
+		t.Fatal("Version changed after a read")
 	}
 }

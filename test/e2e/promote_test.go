@@ -1,0 +1,44 @@
+package e2e
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestPromoteHoldsOnReturn: when `snapshot promote` or `rollback` exits 0,
+// every serve on the same data_dir answers from the new pointer on its very
+// next request (no refresh window).
+func TestPromoteHoldsOnReturn(t *testing.T) {
+	up := newUpstream(t)
+	e := newEnv(t)
+	os.WriteFile(filepath.Join(e.dir, "token"), []byte("s3cret\n"), 0o600)
+	gen := [][]byte{[]byte("generation one\n"), []byte("generation two\n")}
+	var ids []string
+	for _, b := range gen {
+		up.set("f.txt", b)
+		e.writeConfig(fileConfig(up.URL, fileSpec{"f.txt", b}))
+		ids = append(ids, e.sync())
+	}
+	bases := []string{e.serve(freePort(t)), e.serve(freePort(t))}
+	check := func(round int, want []byte, what string) {
+		t.Helper()
+		for _, base := range bases {
+			resp, body := get(t, base+"/channels/production/file/images/f.txt", nil)
+			if resp.StatusCode != 200 || !bytes.Equal(body, want) {
+				t.Fatalf("round %d, right after %s: %s served %d %q, want %q", round, what, base, resp.StatusCode, body, want)
+			}
+		}
+	}
+	for i := range 50 {
+		n := i % 2
+		e.must("snapshot", "promote", ids[n], "production")
+		check(i, gen[n], "promote "+ids[n])
+	}
+	// History now ends ..., ids[0], ids[1]: each rollback steps back one.
+	for i := range 4 {
+		e.must("snapshot", "rollback", "production")
+		check(i, gen[i%2], "rollback")
+	}
+}
