@@ -23,7 +23,7 @@ type routeStats struct {
 	codes [600]atomic.Pointer[prometheus.Counter]
 }
 
-func newMetrics(reg *prometheus.Registry, own bool, snapshots func() float64) (*metrics, error) {
+func newMetrics(reg *prometheus.Registry, own bool, snapshots, lastSync func() float64) (*metrics, error) {
 	reqs := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mirrord_http_requests_total",
 		Help: "HTTP requests served, by route and status code.",
@@ -41,6 +41,10 @@ func newMetrics(reg *prometheus.Registry, own bool, snapshots func() float64) (*
 		Name: "mirrord_snapshots",
 		Help: "Number of snapshots.",
 	}, snapshots)
+	last := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mirrord_last_successful_sync_timestamp_seconds",
+		Help: "Unix time of the last successful sync, by any process sharing the store (0: none yet).",
+	}, lastSync)
 	var err error
 	reqs, err = register(reg, reqs)
 	if err != nil {
@@ -52,8 +56,10 @@ func newMetrics(reg *prometheus.Registry, own bool, snapshots func() float64) (*
 	if dur, err = register(reg, dur); err != nil {
 		return nil, err
 	}
-	if _, err = register[prometheus.Collector](reg, snaps); err != nil {
-		return nil, err
+	for _, c := range []prometheus.Collector{snaps, last} {
+		if _, err = register(reg, c); err != nil {
+			return nil, err
+		}
 	}
 	if own {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -147,7 +147,7 @@ func New(opt Options) (*Server, error) {
 	if own {
 		reg = prometheus.NewRegistry()
 	}
-	m, err := newMetrics(reg, own, s.snapshotCount)
+	m, err := newMetrics(reg, own, s.snapshotCount, s.lastSyncTime)
 	if err != nil {
 		return nil, err
 	}
@@ -384,4 +384,14 @@ func (s *Server) snapshotCount() float64 {
 		return 0
 	}
 	return float64(len(v.ids))
+}
+
+// lastSyncTime is the metric's value: read at scrape time from the
+// catalog, so a sync run by the CLI counts too.
+func (s *Server) lastSyncTime() float64 {
+	ls, err := s.cat.LastSync(context.Background())
+	if err != nil {
+		return 0
+	}
+	return float64(ls.Time.UnixNano()) / 1e9
 }

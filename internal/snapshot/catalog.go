@@ -325,3 +325,42 @@ func (c *Catalog) Delete(ctx context.Context, id string) error {
 	c.forget(id)
 	return nil
 }
+
+// lastSyncKey holds when the last successful sync ended, whether or not it
+// wrote a new snapshot (an unchanged upstream set writes none).
+const lastSyncKey = "syncs/last"
+
+// LastSync is what NoteSync records.
+type LastSync struct {
+	Time      time.Time `json:"time"`
+	Snapshot  string    `json:"snapshot"`
+	Unchanged bool      `json:"unchanged,omitempty"`
+}
+
+// NoteSync records a successful sync that ended with snapshot id.
+func (c *Catalog) NoteSync(ctx context.Context, id string, unchanged bool) error {
+	data, err := json.Marshal(LastSync{Time: c.now().UTC(), Snapshot: id, Unchanged: unchanged})
+	if err != nil {
+		return err
+	}
+	return c.st.Meta().Put(ctx, lastSyncKey, data)
+}
+
+// LastSync returns the last successful sync by any process sharing the
+// store: the NoteSync record, or else the latest snapshot's creation. The
+// error wraps ErrNotFound when there was none.
+func (c *Catalog) LastSync(ctx context.Context) (LastSync, error) {
+	var ls LastSync
+	data, err := c.st.Meta().Get(ctx, lastSyncKey)
+	if err == nil && json.Unmarshal(data, &ls) == nil {
+		return ls, nil
+	}
+	if err != nil && !store.IsNotExist(err) {
+		return ls, err
+	}
+	rec, err := c.Latest(ctx)
+	if err != nil {
+		return ls, err
+	}
+	return LastSync{Time: rec.Created, Snapshot: rec.ID}, nil
+}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -132,4 +133,28 @@ func PutItems(ctx context.Context, blobs store.Blobs, items []Item) (store.Diges
 		return "", fmt.Errorf("storing items: %w", err)
 	}
 	return d, nil
+}
+
+// SameContent reports whether s and o serve the same thing: everything but
+// the time they were synced.
+func (s *SourceRecord) SameContent(o *SourceRecord) bool {
+	return s.Kind == o.Kind && s.Name == o.Name && s.Upstream == o.Upstream &&
+		s.Tree == o.Tree && s.Files == o.Files && s.Size == o.Size &&
+		s.Items == o.Items && s.NItems == o.NItems &&
+		maps.Equal(s.Refs, o.Refs) && maps.Equal(s.Meta, o.Meta)
+}
+
+// SameContent reports whether r has exactly the sources srcs (in any order)
+// with the same content, so a snapshot of srcs would repeat r.
+func (r *Record) SameContent(srcs []SourceRecord) bool {
+	if len(r.Sources) != len(srcs) {
+		return false
+	}
+	for i := range srcs {
+		have, ok := r.Source(srcs[i].Key())
+		if !ok || !have.SameContent(&srcs[i]) {
+			return false
+		}
+	}
+	return true
 }

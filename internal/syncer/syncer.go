@@ -44,10 +44,11 @@ type Syncer struct {
 	PublicURL   string
 }
 
-// Metrics are the sync's Prometheus metrics.
+// Metrics are the sync's Prometheus metrics. The time of the last
+// successful sync is recorded in the catalog (Catalog.NoteSync), so the
+// server reports syncs made by any process.
 type Metrics struct {
 	duration *prometheus.HistogramVec
-	last     prometheus.Gauge
 }
 
 // NewMetrics registers the sync metrics with reg.
@@ -57,11 +58,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "mirrord_sync_duration_seconds", Help: "Duration of syncs by result.",
 			Buckets: prometheus.ExponentialBuckets(0.1, 3, 10),
 		}, []string{"result"}),
-		last: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "mirrord_last_successful_sync_timestamp_seconds", Help: "Unix time of the last successful sync.",
-		}),
 	}
-	reg.MustRegister(m.duration, m.last)
+	reg.MustRegister(m.duration)
 	return m
 }
 
@@ -72,8 +70,6 @@ func (m *Metrics) observe(start time.Time, err error) {
 	res := "ok"
 	if err != nil {
 		res = "error"
-	} else {
-		m.last.SetToCurrentTime()
 	}
 	m.duration.WithLabelValues(res).Observe(time.Since(start).Seconds())
 }
@@ -116,12 +112,27 @@ func (s *Syncer) Run(ctx context.Context, names []string) (rec *snapshot.Record,
 	if err != nil {
 		return nil, err
 	}
+	if prev != nil && prev.SameContent(recs) {
+		// Nothing upstream moved: a new record would repeat prev.
+		s.Log.Info("unchanged: every source serves what the latest snapshot has; no new snapshot", "latest", prev.ID, "took", time.Since(start).Round(time.Millisecond))
+		s.noteSync(ctx, prev.ID, true)
+		return prev, nil
+	}
 	rec, err = s.Catalog.Commit(ctx, recs)
 	if err != nil {
 		return nil, err
 	}
 	s.Log.Info("snapshot written", "id", rec.ID, "sources", len(rec.Sources), "bytes", rec.Size(), "took", time.Since(start).Round(time.Millisecond))
+	s.noteSync(ctx, rec.ID, false)
 	return rec, nil
+}
+
+// noteSync records the successful sync for metrics; failing to is logged,
+// not fatal (the snapshot is written).
+func (s *Syncer) noteSync(ctx context.Context, id string, unchanged bool) {
+	if err := s.Catalog.NoteSync(ctx, id, unchanged); err != nil {
+		s.Log.Warn("recording the sync's time", "err", err)
+	}
 }
 
 func (s *Syncer) selected(names []string) (map[string]bool, error) {

@@ -135,3 +135,43 @@ func TestJobs(t *testing.T) {
 		t.Errorf("status %+v", st)
 	}
 }
+
+// TestUnchangedWritesNoSnapshot: a sync whose sources all produce what the
+// latest snapshot has returns that snapshot and writes none; a change, or
+// a source added to the config, writes a new one.
+func TestUnchangedWritesNoSnapshot(t *testing.T) {
+	ctx := context.Background()
+	a := &memSource{name: "a", files: map[string]string{"x": "1"}}
+	s := newSyncer(t, a)
+	first, err := s.Run(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.Run(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.ID != first.ID {
+		t.Errorf("unchanged sync returned %s, want the latest %s", again.ID, first.ID)
+	}
+	if ids, _ := s.Catalog.IDs(ctx); len(ids) != 1 {
+		t.Errorf("unchanged sync grew the snapshot list: %v", ids)
+	}
+	ls, err := s.Catalog.LastSync(ctx)
+	if err != nil || !ls.Unchanged || ls.Snapshot != first.ID {
+		t.Errorf("LastSync = %+v, %v; want the unchanged sync of %s noted", ls, err, first.ID)
+	}
+	s.Sources = append(s.Sources, &memSource{name: "b", files: map[string]string{"y": "1"}})
+	added, err := s.Run(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.files = map[string]string{"x": "2"}
+	changed, err := s.Run(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := s.Catalog.IDs(ctx); len(ids) != 3 || added.ID == first.ID || changed.ID == added.ID {
+		t.Errorf("snapshots %v (added %s, changed %s); want a new one for the added source and for the change", ids, added.ID, changed.ID)
+	}
+}

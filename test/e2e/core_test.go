@@ -208,23 +208,41 @@ func TestUnchangedUpstreamCostsNothing(t *testing.T) {
 	e.writeConfig(fileConfig(up.URL, fileSpec{"a", a}, fileSpec{"b", b}))
 	id1 := e.sync()
 	blobs1, reqs1 := e.blobs(), up.requests.Load()
-	id2 := e.sync()
-	if id1 == id2 {
-		t.Fatalf("second sync reused ID %s", id1)
+	r := e.run("sync")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != id1 {
+		t.Fatalf("unchanged re-sync: exit %d, printed %q; want exit 0 and the latest ID %s\n%s", r.code, r.stdout, id1, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "unchanged") {
+		t.Errorf("unchanged re-sync did not log 'unchanged':\n%s", r.stderr)
 	}
 	if n := up.requests.Load() - reqs1; n != 0 {
 		t.Errorf("unchanged upstream: second sync made %d requests, want 0", n)
 	}
-	blobs2 := e.blobs()
-	if len(blobs2) != len(blobs1) {
+	if blobs2 := e.blobs(); len(blobs2) != len(blobs1) {
 		t.Errorf("second sync wrote %d new blobs, want 0", len(blobs2)-len(blobs1))
 	}
-	s1, s2 := e.show(id1), e.show(id2)
-	if s1.Sources[0].Tree != s2.Sources[0].Tree {
-		t.Errorf("tree changed: %s vs %s", s1.Sources[0].Tree, s2.Sources[0].Tree)
+	var list []struct{ ID string }
+	if err := json.Unmarshal([]byte(e.must("snapshot", "list", "--json")), &list); err != nil || len(list) != 1 || list[0].ID != id1 {
+		t.Errorf("snapshot list after an unchanged sync: %+v (%v), want just %s", list, err, id1)
 	}
-	if ids := strings.Fields(e.must("snapshot", "list")); !strings.Contains(strings.Join(ids, " "), id1) || !strings.Contains(strings.Join(ids, " "), id2) {
-		t.Errorf("snapshot list lacks %s or %s", id1, id2)
+	// /metrics counts snapshots and the last sync made by the CLI.
+	os.WriteFile(filepath.Join(e.dir, "token"), []byte("s3cret\n"), 0o600)
+	base := e.serve(freePort(t))
+	_, body := get(t, base+"/metrics", nil)
+	for _, want := range []string{"mirrord_snapshots 1", "mirrord_last_successful_sync_timestamp_seconds 1"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	// A changed upstream makes a new snapshot, visible at once.
+	b2 := randBytes(5, 10<<10)
+	up.set("b", b2)
+	e.writeConfig(fileConfig(up.URL, fileSpec{"a", a}, fileSpec{"b", b2}))
+	if id2 := e.sync(); id2 == id1 {
+		t.Errorf("changed upstream: sync printed the old ID %s", id1)
+	}
+	if _, body := get(t, base+"/metrics", nil); !strings.Contains(string(body), "mirrord_snapshots 2") {
+		t.Errorf("/metrics after a CLI sync does not count 2 snapshots")
 	}
 }
 
