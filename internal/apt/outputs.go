@@ -35,7 +35,7 @@ func (r *run) variantError(ix *ixState, v variant, err error) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("suite %s: %s (the Release lists sha256 %s, %d bytes): %w", ix.suite, ix.path(v.suffix), v.sum.SHA256, v.sum.Size, err)
+	return fmt.Errorf("suite %s: %s (the Release lists sha256 %s, %d bytes): %w", ix.suite, ix.path(v.suffix), v.sum.SHA256, v.sum.Size, fetch.IndexMismatch(err))
 }
 
 // outputs completes what every index serves: verbatim, every listed form;

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/mirrord/mirrord/internal/fetch"
 	"github.com/mirrord/mirrord/internal/store"
 )
 
@@ -68,7 +69,7 @@ func (r *run) fetchPool(ctx context.Context, sel *subset) error {
 		g.Go(func() error {
 			info, err := r.env.Fetch.Blob(gctx, r.s.base+escapePath(f.Path), store.Expect{Digest: f.SHA256, Size: f.Size, MaxSize: max(f.Size, 1)})
 			if err != nil {
-				return fmt.Errorf("pool file %s (its index lists sha256 %s, %d bytes): %w", f.Path, f.SHA256, f.Size, err)
+				return fmt.Errorf("pool file %s (its index lists sha256 %s, %d bytes): %w", f.Path, f.SHA256, f.Size, fetch.IndexMismatch(err))
 			}
 			task.Add(info.Size)
 			return nil

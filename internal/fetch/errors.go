@@ -53,3 +53,27 @@ func (e *HTTPError) Is(target error) bool {
 func (e *HTTPError) temporary() bool {
 	return e.Status >= 500 || e.Status == http.StatusTooManyRequests
 }
+
+// IndexMismatch adds, to a digest or size mismatch, what it means when the
+// expectation came from an upstream index (apt Release/Packages, yum
+// repomd/primary): the upstream is inconsistent, typically mid-update.
+// Other errors are returned as they are.
+func IndexMismatch(err error) error {
+	if isMismatch(err) {
+		return fmt.Errorf("%w (the upstream file does not match its index; the mirror may be mid-update, retry later)", err)
+	}
+	return err
+}
+
+// ConfigMismatch is IndexMismatch for an expectation written in mirrord's
+// config (a file source's sha256).
+func ConfigMismatch(err error) error {
+	if isMismatch(err) {
+		return fmt.Errorf("%w: the file differs from the sha256 in the config (the upstream changed it, or the digest in the config is wrong: check it with sha256sum and update the config)", err)
+	}
+	return err
+}
+
+func isMismatch(err error) bool {
+	return (errors.Is(err, store.ErrDigestMismatch) || errors.Is(err, store.ErrSizeMismatch)) && !errors.Is(err, ErrTruncated)
+}

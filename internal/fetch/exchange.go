@@ -116,7 +116,7 @@ func (x *exchange) checkLength(exp store.Expect) error {
 		return nil
 	}
 	if exp.Size > 0 && n != exp.Size {
-		return fmt.Errorf("fetch %s: upstream announces %d bytes, expected %d: %w (the index and the file disagree; the mirror may be mid-update)", x.url, n, exp.Size, store.ErrSizeMismatch)
+		return fmt.Errorf("fetch %s: upstream announces %d bytes, expected %d: %w", x.url, n, exp.Size, store.ErrSizeMismatch)
 	}
 	limit := exp.MaxSize
 	if limit <= 0 {
@@ -145,7 +145,7 @@ func (x *exchange) putError(exp store.Expect, err error) error {
 			// The body ended early without an error: worth one more try.
 			return &transient{once: true, err: fmt.Errorf("fetch %s: body ended after %d of %d bytes: %w: %w", x.url, x.body.n, want, ErrTruncated, err)}
 		}
-		return fmt.Errorf("fetch %s: %w (the upstream file does not match its index; the mirror may be mid-update, retry later)", x.url, err)
+		return fmt.Errorf("fetch %s: %w", x.url, err)
 	}
 	if errors.Is(err, store.ErrTooLarge) {
 		return fmt.Errorf("fetch %s: %w", x.url, err)

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/mirrord/mirrord/internal/fetch"
 	"github.com/mirrord/mirrord/internal/snapshot"
 	"github.com/mirrord/mirrord/internal/source"
 	"github.com/mirrord/mirrord/internal/store"
@@ -67,7 +68,7 @@ func (s *Source) Sync(ctx context.Context, env *source.Env) (*source.Result, err
 			d := store.Digest(strings.ToLower(f.SHA256))
 			info, err := env.Fetch.Blob(gctx, f.URL, store.Expect{Digest: d})
 			if err != nil {
-				return fmt.Errorf("file/%s: %s: %w", s.name, f.Path, err)
+				return fmt.Errorf("%s: %w", f.Path, fetch.ConfigMismatch(err))
 			}
 			entries[i] = snapshot.Entry{Path: f.Path, Digest: info.Digest, Size: info.Size}
 			task.Add(info.Size)

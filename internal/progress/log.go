@@ -75,7 +75,8 @@ func (t *logTask) Done(err error) {
 	attrs := append([]any{"task", t.name}, amounts(done, t.total.Load())...)
 	attrs = append(attrs, "elapsed", elapsed.Round(time.Millisecond), "rate", humanBytes(rate(done, elapsed))+"/s")
 	if err != nil {
-		r.log.Error("task failed", append(attrs, "err", err)...)
+		// The error itself is reported once, by whoever ran the work.
+		r.log.Warn("task failed", attrs...)
 		return
 	}
 	r.log.Info("task done", attrs...)

@@ -84,7 +84,7 @@ func TestLogFailure(t *testing.T) {
 	if !strings.Contains(got, `level=INFO msg="task started" task=epel`+"\n") {
 		t.Errorf("start line with unknown total wrong:\n%s", got)
 	}
-	if !strings.Contains(got, `level=ERROR msg="task failed" task=epel done=10 elapsed=`) || !strings.Contains(got, `err="upstream returned 404"`) {
+	if !strings.Contains(got, `level=WARN msg="task failed" task=epel done=10 elapsed=`) || strings.Contains(got, `err="upstream returned 404"`) {
 		t.Errorf("failure line wrong:\n%s", got)
 	}
 }
