@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mirrord/mirrord/internal/fetch"
+	"github.com/mirrord/mirrord/internal/progress"
 	"github.com/mirrord/mirrord/internal/store"
 )
 
@@ -62,8 +63,8 @@ func (r *run) fetchPool(ctx context.Context, sel *subset) error {
 		total += f.Size
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
-	task := r.env.Progress.Task("apt/"+r.s.cfg.Name+" pool", total)
-	g, gctx := errgroup.WithContext(ctx)
+	task := r.env.Progress.Task("apt/"+r.s.cfg.Name+" pool", progress.Bytes, total)
+	g, gctx := errgroup.WithContext(fetch.WithProgress(ctx, task.Fetched))
 	g.SetLimit(r.s.opt.PoolWorkers)
 	for _, f := range files {
 		g.Go(func() error {

@@ -11,14 +11,16 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/mirrord/mirrord/internal/fetch"
+	"github.com/mirrord/mirrord/internal/progress"
 	"github.com/mirrord/mirrord/internal/store"
 )
 
 // readIndices downloads the best variant of every index and parses those
 // that list packages.
 func (r *run) readIndices(ctx context.Context) error {
-	task := r.env.Progress.Task("apt/"+r.s.cfg.Name+" indices", int64(len(r.ixs)))
-	g, gctx := errgroup.WithContext(ctx)
+	task := r.env.Progress.Task("apt/"+r.s.cfg.Name+" indices", progress.Items("indices"), int64(len(r.ixs)))
+	g, gctx := errgroup.WithContext(fetch.WithProgress(ctx, task.Fetched))
 	g.SetLimit(indexWorkers)
 	for _, ix := range r.ixs {
 		g.Go(func() error {

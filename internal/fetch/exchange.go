@@ -75,7 +75,13 @@ func (x *exchange) send(f *Fetcher, req *http.Request, host string) error {
 	}
 	f.opt.Metrics.request(host, resp.StatusCode)
 	x.resp = resp
-	x.body = &countingBody{r: resp.Body, dog: x.dog, progress: func(n int64) { f.progress(host, n) }}
+	observe, _ := x.parent.Value(progressKey{}).(func(int64))
+	x.body = &countingBody{r: resp.Body, dog: x.dog, progress: func(n int64) {
+		f.progress(host, n)
+		if observe != nil {
+			observe(n)
+		}
+	}}
 	return nil
 }
 

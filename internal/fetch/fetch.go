@@ -247,3 +247,14 @@ func (f *Fetcher) blobOnce(ctx context.Context, u *url.URL, exp store.Expect) (s
 	}
 	return info, nil
 }
+
+type progressKey struct{}
+
+// WithProgress returns a context under which every body byte the Fetcher
+// receives is also counted by fn (typically a progress task's Fetched), so
+// a task's rate reflects what was really downloaded. fn is called from
+// many goroutines at once. With in-flight dedupe, the bytes count for the
+// caller whose request ran.
+func WithProgress(ctx context.Context, fn func(n int64)) context.Context {
+	return context.WithValue(ctx, progressKey{}, fn)
+}

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mirrord/mirrord/internal/fetch"
+	"github.com/mirrord/mirrord/internal/progress"
 	"github.com/mirrord/mirrord/internal/snapshot"
 	"github.com/mirrord/mirrord/internal/source"
 	"github.com/mirrord/mirrord/internal/store"
@@ -60,8 +61,8 @@ func (s *Source) Name() string { return s.name }
 // sha256 while streaming.
 func (s *Source) Sync(ctx context.Context, env *source.Env) (*source.Result, error) {
 	entries := make([]snapshot.Entry, len(s.files))
-	task := env.Progress.Task("file/"+s.name, 0) // bytes; sizes are known only once fetched
-	g, gctx := errgroup.WithContext(ctx)
+	task := env.Progress.Task("file/"+s.name, progress.Items("files"), int64(len(s.files)))
+	g, gctx := errgroup.WithContext(fetch.WithProgress(ctx, task.Fetched))
 	g.SetLimit(8)
 	for i, f := range s.files {
 		g.Go(func() error {
@@ -71,7 +72,7 @@ func (s *Source) Sync(ctx context.Context, env *source.Env) (*source.Result, err
 				return fmt.Errorf("%s: %w", f.Path, fetch.ConfigMismatch(err))
 			}
 			entries[i] = snapshot.Entry{Path: f.Path, Digest: info.Digest, Size: info.Size}
-			task.Add(info.Size)
+			task.Add(1)
 			return nil
 		})
 	}

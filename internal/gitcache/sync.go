@@ -22,7 +22,7 @@ import (
 // list (refs.txt), and the snapshot record the ref set itself (Refs, Items,
 // Meta["pin"]).
 func (s *Source) Sync(ctx context.Context, env *source.Env) (*source.Result, error) {
-	task := env.Progress.Task("git/"+s.repo.Name, 3)
+	task := env.Progress.Task("git/"+s.repo.Name, progress.Items("steps"), 3)
 	res, err := s.limitedSync(ctx, env, task)
 	task.Done(err)
 	if err != nil {

@@ -37,13 +37,13 @@ func newBars(w io.Writer, width func() int, interval time.Duration) *bars {
 type barTask struct {
 	*counter
 	b        *bars
-	lastDone int64     // guarded by b.mu
+	lastDone int64     // bytes fetched at the last redraw; guarded by b.mu
 	lastTime time.Time // guarded by b.mu
 	rate     float64   // smoothed, guarded by b.mu
 }
 
-func (b *bars) Task(name string, total int64) Task {
-	t := &barTask{counter: newCounter(name, total), b: b}
+func (b *bars) Task(name string, unit Unit, total int64) Task {
+	t := &barTask{counter: newCounter(name, unit, total), b: b}
 	t.lastTime = t.start
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -92,24 +92,26 @@ func (b *bars) line(buf *bytes.Buffer, s string, width int) {
 // bar renders the task and updates its smoothed rate: its name, a meter
 // (when the total is known) and the figures.
 func (t *barTask) bar(now time.Time) (name, meter, figures string) {
-	done, total := t.done.Load(), t.total.Load()
+	done, total, fetched := t.done.Load(), t.total.Load(), t.fetched.Load()
 	if dt := now.Sub(t.lastTime); dt > 0 {
-		inst := rate(done-t.lastDone, dt)
+		inst := rate(fetched-t.lastDone, dt)
 		if t.lastDone == 0 && t.rate == 0 {
 			t.rate = inst
 		}
 		t.rate = 0.7*t.rate + 0.3*inst
-		t.lastDone, t.lastTime = done, now
+		t.lastDone, t.lastTime = fetched, now
 	}
-	speed := humanBytes(t.rate) + "/s"
+	speed := ""
+	if fetched > 0 {
+		speed = "  " + humanBytes(t.rate) + "/s"
+	}
 	p := percent(done, total)
 	if p < 0 {
-		return t.name, "", fmt.Sprintf("  %s  %s", humanBytes(float64(done)), speed)
+		return t.name, "", "  " + t.amount() + speed
 	}
 	fill := int(p / 100 * barWidth)
 	meter = " [" + strings.Repeat("=", fill) + strings.Repeat(" ", barWidth-fill) + "]"
-	return t.name, meter, fmt.Sprintf(" %5.1f%%  %s/%s  %s", p,
-		humanBytes(float64(done)), humanBytes(float64(total)), speed)
+	return t.name, meter, fmt.Sprintf(" %5.1f%%  %s%s", p, t.amount(), speed)
 }
 
 func (t *barTask) Done(err error) {
@@ -131,13 +133,16 @@ func (t *barTask) Done(err error) {
 }
 
 func (t *barTask) final(err error) string {
-	elapsed := time.Since(t.start)
-	done := t.done.Load()
+	elapsed := time.Since(t.start).Round(time.Millisecond)
 	if err != nil {
-		return fmt.Sprintf("[fail] %s after %s: %v", t.name, elapsed.Round(time.Millisecond), err)
+		// The error itself is reported once, by whoever ran the work.
+		return fmt.Sprintf("[fail] %s after %s, %s", t.name, elapsed, t.amount())
 	}
-	return fmt.Sprintf("[done] %s  %s in %s (%s/s)", t.name, humanBytes(float64(done)),
-		elapsed.Round(time.Millisecond), humanBytes(rate(done, elapsed)))
+	s := fmt.Sprintf("[done] %s  %s in %s", t.name, t.amount(), elapsed)
+	if f := t.fetched.Load(); f > 0 {
+		s += fmt.Sprintf(" (%s downloaded, %s/s)", humanBytes(float64(f)), humanBytes(rate(f, time.Since(t.start))))
+	}
+	return s
 }
 
 // fit lays out a bar within width runes: on a narrow terminal the meter

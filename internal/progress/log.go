@@ -28,12 +28,12 @@ func newLogReporter(log *slog.Logger, interval time.Duration) *logReporter {
 type logTask struct {
 	*counter
 	r        *logReporter
-	lastDone int64     // guarded by r.mu
+	lastDone int64     // bytes fetched at the last line; guarded by r.mu
 	lastTime time.Time // guarded by r.mu
 }
 
-func (r *logReporter) Task(name string, total int64) Task {
-	t := &logTask{counter: newCounter(name, total), r: r}
+func (r *logReporter) Task(name string, unit Unit, total int64) Task {
+	t := &logTask{counter: newCounter(name, unit, total), r: r}
 	t.lastTime = t.start
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -41,7 +41,7 @@ func (r *logReporter) Task(name string, total int64) Task {
 	r.tick.started()
 	attrs := []any{"task", name}
 	if total > 0 {
-		attrs = append(attrs, "total", total)
+		attrs = append(attrs, "total", unit.amount(total, 0))
 	}
 	r.log.Info("task started", attrs...)
 	return t
@@ -53,11 +53,13 @@ func (r *logReporter) report() {
 	defer r.mu.Unlock()
 	now := time.Now()
 	for _, t := range r.tasks {
-		done := t.done.Load()
-		attrs := amounts(done, t.total.Load())
-		attrs = append(attrs, "rate", humanBytes(rate(done-t.lastDone, now.Sub(t.lastTime)))+"/s")
-		r.log.Info("task progress", append([]any{"task", t.name}, attrs...)...)
-		t.lastDone, t.lastTime = done, now
+		fetched := t.fetched.Load()
+		attrs := append([]any{"task", t.name}, t.attrs()...)
+		if fetched > t.lastDone {
+			attrs = append(attrs, "rate", humanBytes(rate(fetched-t.lastDone, now.Sub(t.lastTime)))+"/s")
+		}
+		r.log.Info("task progress", attrs...)
+		t.lastDone, t.lastTime = fetched, now
 	}
 }
 
@@ -71,9 +73,11 @@ func (t *logTask) Done(err error) {
 	r.tasks = slices.DeleteFunc(r.tasks, func(o *logTask) bool { return o == t })
 	r.tick.finished()
 	elapsed := time.Since(t.start)
-	done := t.done.Load()
-	attrs := append([]any{"task", t.name}, amounts(done, t.total.Load())...)
-	attrs = append(attrs, "elapsed", elapsed.Round(time.Millisecond), "rate", humanBytes(rate(done, elapsed))+"/s")
+	attrs := append([]any{"task", t.name}, t.attrs()...)
+	attrs = append(attrs, "elapsed", elapsed.Round(time.Millisecond))
+	if f := t.fetched.Load(); f > 0 {
+		attrs = append(attrs, "downloaded", humanBytes(float64(f)), "rate", humanBytes(rate(f, elapsed))+"/s")
+	}
 	if err != nil {
 		// The error itself is reported once, by whoever ran the work.
 		r.log.Warn("task failed", attrs...)
@@ -82,12 +86,12 @@ func (t *logTask) Done(err error) {
 	r.log.Info("task done", attrs...)
 }
 
-// amounts are the done/total/percent attributes.
-func amounts(done, total int64) []any {
-	attrs := []any{"done", done}
+// attrs are the done (with total) and percent attributes.
+func (c *counter) attrs() []any {
+	done, total := c.done.Load(), c.total.Load()
+	attrs := []any{"done", c.unit.amount(done, total)}
 	if total > 0 {
-		p := math.Round(percent(done, total)*10) / 10
-		attrs = append(attrs, "total", total, "percent", p)
+		attrs = append(attrs, "percent", math.Round(percent(done, total)*10)/10)
 	}
 	return attrs
 }

@@ -16,16 +16,53 @@ import (
 
 // Reporter starts tasks. Implementations are safe for concurrent use.
 type Reporter interface {
-	// Task starts a task; total is in bytes (or items), 0 if unknown.
-	Task(name string, total int64) Task
+	// Task starts a task counting unit; total is 0 if unknown.
+	Task(name string, unit Unit, total int64) Task
 }
 
 // Task is one unit of reported work. Its methods are safe for concurrent
 // use; calls after Done are ignored.
 type Task interface {
+	// Add counts n more units done (for a Bytes task, also bytes that
+	// were already in the store).
 	Add(n int64)
 	SetTotal(n int64)
+	// Fetched counts bytes actually downloaded for the task; a rate is
+	// computed from these alone, so blobs already stored do not show as
+	// an absurd speed. fetch.WithProgress feeds it.
+	Fetched(n int64)
 	Done(err error)
+}
+
+// Unit is what a task counts: Bytes, or items named by a plural noun
+// (Items("indices")).
+type Unit string
+
+// Bytes is the unit of tasks that count bytes.
+const Bytes Unit = ""
+
+// Items is a unit of whole things, shown as "12/40 noun".
+func Items(noun string) Unit { return Unit(noun) }
+
+// format renders n in unit u.
+func (u Unit) format(n int64) string {
+	if u == Bytes {
+		return humanBytes(float64(n))
+	}
+	return fmt.Sprint(n)
+}
+
+// amount renders done (and total, when known) in unit u: "12/40 indices",
+// "1.5 MiB/3.0 MiB", "512 B".
+func (u Unit) amount(done, total int64) string {
+	s := u.format(done)
+	if total > 0 {
+		s += "/" + u.format(total)
+	}
+	if u != Bytes {
+		s += " " + string(u)
+	}
+	return s
 }
 
 // New reports to w: bars when w is a terminal (an *os.File on a TTY),
@@ -58,28 +95,35 @@ func Discard() Reporter { return discard{} }
 
 type discard struct{}
 
-func (discard) Task(string, int64) Task { return discard{} }
-func (discard) Add(int64)               {}
-func (discard) SetTotal(int64)          {}
-func (discard) Done(error)              {}
+func (discard) Task(string, Unit, int64) Task { return discard{} }
+func (discard) Add(int64)                     {}
+func (discard) SetTotal(int64)                {}
+func (discard) Fetched(int64)                 {}
+func (discard) Done(error)                    {}
 
 // counter is the shared state of a task.
 type counter struct {
-	name  string
-	start time.Time
-	done  atomic.Int64
-	total atomic.Int64
-	ended atomic.Bool
+	name    string
+	unit    Unit
+	start   time.Time
+	done    atomic.Int64
+	total   atomic.Int64
+	fetched atomic.Int64
+	ended   atomic.Bool
 }
 
-func newCounter(name string, total int64) *counter {
-	c := &counter{name: name, start: time.Now()}
+func newCounter(name string, unit Unit, total int64) *counter {
+	c := &counter{name: name, unit: unit, start: time.Now()}
 	c.total.Store(total)
 	return c
 }
 
 func (c *counter) Add(n int64)      { c.done.Add(n) }
 func (c *counter) SetTotal(n int64) { c.total.Store(n) }
+func (c *counter) Fetched(n int64)  { c.fetched.Add(n) }
+
+// amount is the task's done/total in its unit.
+func (c *counter) amount() string { return c.unit.amount(c.done.Load(), c.total.Load()) }
 
 // end marks the task finished; it reports false if it already was.
 func (c *counter) end() bool { return c.ended.CompareAndSwap(false, true) }

@@ -50,17 +50,19 @@ func textLogger(w *syncBuffer) *slog.Logger {
 func TestLogLines(t *testing.T) {
 	var out syncBuffer
 	r := newLogReporter(textLogger(&out), 20*time.Millisecond)
-	task := r.Task("debian/bookworm", 1000)
+	task := r.Task("debian/bookworm", Bytes, 1000)
 	task.Add(250)
-	waitFor(t, out.String, `msg="task progress" task=debian/bookworm done=250 total=1000 percent=25 rate=`)
+	task.Fetched(250)
+	waitFor(t, out.String, `msg="task progress" task=debian/bookworm done="250 B/1000 B" percent=25 rate=`)
 	task.SetTotal(2000)
 	task.Add(750)
 	task.Done(nil)
 	task.Done(errors.New("ignored: already done"))
 	got := out.String()
 	for _, want := range []string{
-		`level=INFO msg="task started" task=debian/bookworm total=1000`,
-		`msg="task done" task=debian/bookworm done=1000 total=2000 percent=50 elapsed=`,
+		`level=INFO msg="task started" task=debian/bookworm total="1000 B"`,
+		`msg="task done" task=debian/bookworm done="1000 B/2.0 KiB" percent=50 elapsed=`,
+		`downloaded="250 B" rate=`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("missing %q in:\n%s", want, got)
@@ -77,14 +79,14 @@ func TestLogLines(t *testing.T) {
 func TestLogFailure(t *testing.T) {
 	var out syncBuffer
 	r := newLogReporter(textLogger(&out), time.Hour)
-	task := r.Task("epel", 0)
+	task := r.Task("epel", Items("packages"), 0)
 	task.Add(10)
 	task.Done(errors.New("upstream returned 404"))
 	got := out.String()
 	if !strings.Contains(got, `level=INFO msg="task started" task=epel`+"\n") {
 		t.Errorf("start line with unknown total wrong:\n%s", got)
 	}
-	if !strings.Contains(got, `level=WARN msg="task failed" task=epel done=10 elapsed=`) || strings.Contains(got, `err="upstream returned 404"`) {
+	if !strings.Contains(got, `level=WARN msg="task failed" task=epel done="10 packages" elapsed=`) || strings.Contains(got, `err="upstream returned 404"`) {
 		t.Errorf("failure line wrong:\n%s", got)
 	}
 }
@@ -92,7 +94,7 @@ func TestLogFailure(t *testing.T) {
 func TestNewWithoutTTY(t *testing.T) {
 	var out syncBuffer
 	r := New(&out, nil) // a buffer is no terminal: log lines to it
-	r.Task("alpine", 10).Done(nil)
+	r.Task("alpine", Bytes, 10).Done(nil)
 	if got := out.String(); !strings.Contains(got, `msg="task done" task=alpine`) {
 		t.Errorf("no log line written to w:\n%s", got)
 	}
@@ -115,7 +117,7 @@ func TestConcurrentAdd(t *testing.T) {
 		"bars": newBars(&barOut, func() int { return 80 }, time.Millisecond),
 	}
 	for name, r := range reporters {
-		task := r.Task("concurrent", 0)
+		task := r.Task("concurrent", Bytes, 0)
 		var wg sync.WaitGroup
 		for g := range 50 {
 			wg.Go(func() {
@@ -127,7 +129,7 @@ func TestConcurrentAdd(t *testing.T) {
 		}
 		// Other tasks start and end meanwhile.
 		for range 20 {
-			wg.Go(func() { r.Task("side", 1).Done(nil) })
+			wg.Go(func() { r.Task("side", Bytes, 1).Done(nil) })
 		}
 		wg.Wait()
 		task.SetTotal(50_000)
@@ -136,10 +138,10 @@ func TestConcurrentAdd(t *testing.T) {
 			t.Errorf("%s: done = %d, want 50000", name, c)
 		}
 	}
-	if !strings.Contains(logOut.String(), `msg="task done" task=concurrent done=50000 total=50000 percent=100`) {
+	if !strings.Contains(logOut.String(), `msg="task done" task=concurrent done="48.8 KiB/48.8 KiB" percent=100`) {
 		t.Errorf("log: final line missing:\n%s", logOut.String())
 	}
-	if !strings.Contains(barOut.String(), "[done] concurrent  48.8 KiB in") {
+	if !strings.Contains(barOut.String(), "[done] concurrent  48.8 KiB/48.8 KiB in") {
 		t.Errorf("bars: final line missing:\n%q", barOut.String())
 	}
 }
@@ -149,10 +151,10 @@ func (c *counter) doneCount() int64 { return c.done.Load() }
 func TestBars(t *testing.T) {
 	var out syncBuffer
 	b := newBars(&out, func() int { return 100 }, 10*time.Millisecond)
-	dl := b.Task("debian-security main amd64", 1<<20)
-	other := b.Task("a-task-with-a-very-long-name-that-cannot-fit-on-one-terminal-line", 0)
+	dl := b.Task("debian-security main amd64", Bytes, 1<<20)
+	other := b.Task("a-task-with-a-very-long-name-that-cannot-fit-on-one-terminal-line", Items("indices"), 0)
 	dl.Add(512 << 10)
-	other.Add(3 << 30)
+	other.Add(3)
 	waitFor(t, out.String, "512.0 KiB/1.0 MiB")
 	waitFor(t, out.String, "\x1b[2A\r\x1b[J") // second redraw moves up over both bars
 	got := out.String()
@@ -170,10 +172,10 @@ func TestBars(t *testing.T) {
 	dl.Done(nil)
 	other.Done(errors.New("boom"))
 	got = out.String()
-	if !strings.Contains(got, "[done] debian-security main amd64  512.0 KiB in ") {
+	if !strings.Contains(got, "[done] debian-security main amd64  512.0 KiB/1.0 MiB in ") {
 		t.Errorf("final line missing:\n%q", got)
 	}
-	if !strings.Contains(got, "[fail] a-task-with-a-very-long-name-that-cannot-fit-on-one-terminal-line after ") || !strings.HasSuffix(got, ": boom\n") {
+	if !strings.Contains(got, "[fail] a-task-with-a-very-long-name-that-cannot-fit-on-one-terminal-line after ") || !strings.HasSuffix(got, ", 3 indices\n") || strings.Contains(got, "boom") {
 		t.Errorf("failure line missing:\n%q", got)
 	}
 }
@@ -199,7 +201,7 @@ func TestFitNarrow(t *testing.T) {
 func TestRedrawRateBounded(t *testing.T) {
 	var out syncBuffer
 	b := newBars(&out, func() int { return 80 }, barInterval)
-	task := b.Task("x", 100)
+	task := b.Task("x", Bytes, 100)
 	stop := time.Now().Add(350 * time.Millisecond)
 	for time.Now().Before(stop) {
 		task.Add(1)
@@ -211,11 +213,11 @@ func TestRedrawRateBounded(t *testing.T) {
 }
 
 func TestDiscard(t *testing.T) {
-	task := Discard().Task("x", 10)
+	task := Discard().Task("x", Bytes, 10)
 	task.Add(1)
 	task.SetTotal(2)
 	task.Done(nil)
-	New(nil, nil).Task("y", 0).Done(nil)
+	New(nil, nil).Task("y", Bytes, 0).Done(nil)
 }
 
 func TestHumanBytes(t *testing.T) {
@@ -223,5 +225,37 @@ func TestHumanBytes(t *testing.T) {
 		if got := humanBytes(n); got != want {
 			t.Errorf("humanBytes(%v) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// TestCountsAndRates: item tasks show counts ("12/40 indices"), and a rate
+// appears only for bytes actually downloaded, so blobs already in the
+// store never show as an absurd speed.
+func TestCountsAndRates(t *testing.T) {
+	var out syncBuffer
+	r := newLogReporter(textLogger(&out), 10*time.Millisecond)
+	ix := r.Task("apt/debian indices", Items("indices"), 40)
+	ix.Add(12)
+	waitFor(t, out.String, `task="apt/debian indices" done="12/40 indices" percent=30`+"\n")
+	pool := r.Task("apt/debian pool", Bytes, 18<<30)
+	pool.Add(18 << 30) // all present already: nothing fetched
+	pool.Done(nil)
+	ix.Done(nil)
+	got := out.String()
+	if strings.Contains(got, "rate=") || strings.Contains(got, "GiB/s") {
+		t.Errorf("a rate was shown though nothing was downloaded:\n%s", got)
+	}
+	if !strings.Contains(got, `msg="task done" task="apt/debian pool" done="18.0 GiB/18.0 GiB" percent=100`) {
+		t.Errorf("byte amounts not shown as bytes:\n%s", got)
+	}
+
+	var bars syncBuffer
+	b := newBars(&bars, func() int { return 100 }, 5*time.Millisecond)
+	bt := b.Task("yum/baseos packages", Items("packages"), 200)
+	bt.Add(50)
+	waitFor(t, bars.String, " 25.0%  50/200 packages")
+	bt.Done(nil)
+	if got := bars.String(); strings.Contains(got, "/s") {
+		t.Errorf("bar shows a rate with nothing downloaded:\n%q", got)
 	}
 }

@@ -10,6 +10,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/mirrord/mirrord/internal/fetch"
+	"github.com/mirrord/mirrord/internal/progress"
 	"github.com/mirrord/mirrord/internal/store"
 )
 
@@ -83,8 +85,8 @@ func (r *run) fetchMetadata(ctx context.Context, md *repomd) (*metadata, error) 
 	for _, df := range files {
 		m.files[df.entry.Type] = df
 	}
-	task := r.env.Progress.Task("yum/"+r.s.opt.Name+" metadata", int64(len(files)))
-	bg, cancel := context.WithCancel(ctx)
+	task := r.env.Progress.Task("yum/"+r.s.opt.Name+" metadata", progress.Items("files"), int64(len(files)))
+	bg, cancel := context.WithCancel(fetch.WithProgress(ctx, task.Fetched))
 	g, gctx := errgroup.WithContext(bg)
 	g.SetLimit(3)
 	for _, df := range files {

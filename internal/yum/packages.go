@@ -12,6 +12,8 @@ import (
 	rpmutils "github.com/sassoftware/go-rpmutils"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/mirrord/mirrord/internal/fetch"
+	"github.com/mirrord/mirrord/internal/progress"
 	"github.com/mirrord/mirrord/internal/snapshot"
 	"github.com/mirrord/mirrord/internal/store"
 )
@@ -45,9 +47,9 @@ func (r *run) locatePackages(pkgs []*pkg) ([]*pkg, error) {
 
 // fetchPackages mirrors pkgs concurrently and returns their tree entries.
 func (r *run) fetchPackages(ctx context.Context, pkgs []*pkg) ([]snapshot.Entry, error) {
-	task := r.env.Progress.Task("yum/"+r.s.opt.Name+" packages", int64(len(pkgs)))
+	task := r.env.Progress.Task("yum/"+r.s.opt.Name+" packages", progress.Items("packages"), int64(len(pkgs)))
 	out := make([]snapshot.Entry, len(pkgs))
-	g, gctx := errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(fetch.WithProgress(ctx, task.Fetched))
 	g.SetLimit(r.s.opt.Concurrency)
 	for i, p := range pkgs {
 		g.Go(func() error {
