@@ -5,11 +5,13 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mirrord/mirrord/internal/config"
+	"github.com/mirrord/mirrord/internal/consul"
 	"github.com/mirrord/mirrord/internal/fetch"
 	"github.com/mirrord/mirrord/internal/filesrc"
 	"github.com/mirrord/mirrord/internal/progress"
@@ -27,7 +29,26 @@ type app struct {
 	log     *slog.Logger
 	catalog *snapshot.Catalog
 	reg     *prometheus.Registry
-	consul  *consulState // nil without consul: in the config
+	consul  *consul.Replica // nil without consul: in the config
+	// consulClient is the Consul client when consul: is configured.
+	consulClient *consul.Client
+
+	metricsOnce sync.Once
+	met         appMetrics
+}
+
+// appMetrics are registered once per process, however many syncers serve
+// builds.
+type appMetrics struct {
+	fetch *fetch.Metrics
+	sync  *syncer.Metrics
+}
+
+func (a *app) metrics() appMetrics {
+	a.metricsOnce.Do(func() {
+		a.met = appMetrics{fetch: fetch.NewMetrics(a.reg), sync: syncer.NewMetrics(a.reg)}
+	})
+	return a.met
 }
 
 func (g *globals) open() (*app, error) {
@@ -48,18 +69,18 @@ func (g *globals) open() (*app, error) {
 	return a, nil
 }
 
-// sources builds every configured source. Each kind has its builder in
-// kind_KIND.go.
-func (a *app) sources() ([]source.Source, error) {
+// sources builds every source cfg configures. Each kind has its builder
+// in kind_KIND.go.
+func (a *app) sources(cfg *config.Config) ([]source.Source, error) {
 	var out []source.Source
-	for _, build := range []func() ([]source.Source, error){a.aptSources, a.yumSources, a.gitSources} {
-		srcs, err := build()
+	for _, build := range []func(*config.Config) ([]source.Source, error){aptSources, yumSources, gitSources} {
+		srcs, err := build(cfg)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, srcs...)
 	}
-	for _, f := range a.cfg.File {
+	for _, f := range cfg.File {
 		files := make([]filesrc.File, len(f.Files))
 		for i, e := range f.Files {
 			files[i] = filesrc.File{URL: e.URL, SHA256: e.SHA256, Path: e.Path}
@@ -74,12 +95,18 @@ func (a *app) sources() ([]source.Source, error) {
 }
 
 func (a *app) syncer(prog progress.Reporter, onBytes func(int64)) (*syncer.Syncer, error) {
-	srcs, err := a.sources()
+	return a.syncerFor(a.cfg, prog, onBytes)
+}
+
+// syncerFor builds a syncer for cfg (serve builds one per sync, from the
+// config file as it is then) over this app's store.
+func (a *app) syncerFor(cfg *config.Config, prog progress.Reporter, onBytes func(int64)) (*syncer.Syncer, error) {
+	srcs, err := a.sources(cfg)
 	if err != nil {
 		return nil, err
 	}
 	if len(srcs) == 0 {
-		return nil, usageError{fmt.Errorf("%s: no sources configured (add apt:, yum:, git: or file: entries)", a.cfg.Path)}
+		return nil, usageError{fmt.Errorf("%s: no sources configured (add apt:, yum:, git: or file: entries)", cfg.Path)}
 	}
 	tr := &http.Transport{
 		Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16,
@@ -89,21 +116,21 @@ func (a *app) syncer(prog progress.Reporter, onBytes func(int64)) (*syncer.Synce
 	tr.RegisterProtocol("file", http.NewFileTransport(http.Dir("/")))
 	client := &http.Client{Transport: tr}
 	f := fetch.New(a.catalog.Store().Blobs(), fetch.Options{
-		Client: client, PerHost: a.cfg.Sync.PerHost, Retries: a.cfg.Sync.Retries,
-		UserAgent: "mirrord/" + version, Logger: a.log, Metrics: fetch.NewMetrics(a.reg), OnBytes: onBytes,
+		Client: client, PerHost: cfg.Sync.PerHost, Retries: cfg.Sync.Retries,
+		UserAgent: "mirrord/" + version, Logger: a.log, Metrics: a.metrics().fetch, OnBytes: onBytes,
 	})
 	// Only apt and yum publish signed metadata; file and git syncs need
 	// no key (and should not pay for generating one).
 	var key *signing.Key
-	if len(a.cfg.Apt)+len(a.cfg.Yum) > 0 {
-		if key, err = signing.LoadOrCreate(a.cfg.Signing.KeyFile, "mirrord"); err != nil {
+	if len(cfg.Apt)+len(cfg.Yum) > 0 {
+		if key, err = signing.LoadOrCreate(cfg.Signing.KeyFile, "mirrord"); err != nil {
 			return nil, fmt.Errorf("signing key: %w", err)
 		}
 	}
 	return &syncer.Syncer{
-		Signer: key, PublicURL: a.cfg.PublicURL,
+		Signer: key, PublicURL: cfg.PublicURL,
 		Catalog: a.catalog, Fetch: f, Progress: prog, Log: a.log,
 		StateDir: filepath.Join(a.cfg.DataDir, "state"), Sources: srcs,
-		Concurrency: a.cfg.Sync.Concurrency, Metrics: syncer.NewMetrics(a.reg),
+		Concurrency: cfg.Sync.Concurrency, Metrics: a.metrics().sync,
 	}, nil
 }

@@ -39,7 +39,7 @@ Consul KV, and with --write installs the files (under --root).`,
 			if err != nil {
 				return err
 			}
-			srcs, err := a.sources()
+			srcs, err := a.sources(a.cfg)
 			if err != nil {
 				return err
 			}

@@ -34,7 +34,7 @@ func (a *app) consulClientConfig(ctx context.Context, w io.Writer, channel, snap
 	if a.consul == nil {
 		return usageError{fmt.Errorf("client-config --consul: %s has no consul: section (add consul: {address: HOST:8500})", a.cfg.Path)}
 	}
-	c := a.consul.client
+	c := a.consulClient
 	insts, err := c.Healthy(ctx, a.cfg.Consul.Service)
 	if err != nil {
 		return err
@@ -49,7 +49,7 @@ func (a *app) consulClientConfig(ctx context.Context, w io.Writer, channel, snap
 		return err
 	}
 	base := inst.URL()
-	srcs, err := a.sources()
+	srcs, err := a.sources(a.cfg)
 	if err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func (a *app) consulClientConfig(ctx context.Context, w io.Writer, channel, snap
 // consulPin picks the snapshot: the one given, the channel's pin in KV,
 // else production's, else the replica's latest. why says which.
 func (a *app) consulPin(ctx context.Context, inst consul.Instance, channel, snap string) (id, why string, err error) {
-	c := a.consul.client
+	c := a.consulClient
 	switch {
 	case snap != "":
 		if err := checkRemoteSnapshot(ctx, inst.URL(), snap); err != nil {

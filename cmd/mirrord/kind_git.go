@@ -15,20 +15,20 @@ const gitFetches = 4
 // gitSources builds the configured git sources: the inline git.repos and
 // those of git.repos_file. Relative local paths are resolved against the
 // directory of the file that names them.
-func (a *app) gitSources() ([]source.Source, error) {
-	repos, err := a.cfg.GitRepos()
+func gitSources(cfg *config.Config) ([]source.Source, error) {
+	repos, err := cfg.GitRepos()
 	if err != nil {
 		return nil, usageError{err}
 	}
 	inline := map[string]bool{}
-	for _, r := range a.cfg.Git.Repos {
+	for _, r := range cfg.Git.Repos {
 		inline[r.Name] = true
 	}
-	cfgDir := dirOf(a.cfg.Path)
+	cfgDir := dirOf(cfg.Path)
 	opt := gitcache.Options{Limiter: gitcache.NewLimiter(gitFetches)}
 	var out []source.Source
 	for _, r := range repos {
-		base := dirOf(a.cfg.Git.ReposFile)
+		base := dirOf(cfg.Git.ReposFile)
 		if inline[r.Name] {
 			base = cfgDir
 		}

@@ -1,14 +1,15 @@
 package main
 
 import (
+	"github.com/mirrord/mirrord/internal/config"
 	"github.com/mirrord/mirrord/internal/source"
 	"github.com/mirrord/mirrord/internal/yum"
 )
 
 // yumSources builds the configured yum sources.
-func (a *app) yumSources() ([]source.Source, error) {
+func yumSources(cfg *config.Config) ([]source.Source, error) {
 	var out []source.Source
-	for _, y := range a.cfg.Yum {
+	for _, y := range cfg.Yum {
 		s, err := yum.New(yum.Options{
 			Name:               y.Name,
 			URL:                y.URL,

@@ -104,7 +104,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 // collect lets kinds with state outside the blob store (git) drop what no
 // remaining snapshot needs.
 func (a *app) collect(ctx context.Context) error {
-	srcs, err := a.sources()
+	srcs, err := a.sources(a.cfg)
 	if err != nil {
 		return err
 	}

@@ -2,18 +2,19 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"net"
-	"net/http"
+	"os"
+	"os/signal"
 	"strings"
-	"time"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mirrord/mirrord/internal/config"
 	"github.com/mirrord/mirrord/internal/progress"
 	"github.com/mirrord/mirrord/internal/server"
+	"github.com/mirrord/mirrord/internal/service"
 	"github.com/mirrord/mirrord/internal/signing"
 	"github.com/mirrord/mirrord/internal/syncer"
 )
@@ -25,24 +26,33 @@ func newServeCmd(g *globals) *cobra.Command {
 		Short: "Serve snapshots, channels, the JSON API, metrics and the web UI over HTTP",
 		Long: `serve answers the URL layout of DESIGN.md: /snapshots/ID/KIND/NAME/...,
 /channels/CHANNEL/..., /keys/mirrord.asc, /api/v1/..., /metrics, /healthz and /.
-With sync.interval set it also runs scheduled syncs.`,
+With sync.interval set it also runs scheduled syncs. Every sync (scheduled or
+POST /api/v1/syncs) reads the config file as it is then; SIGHUP reloads it for
+everything that can change without a restart (sources, sync settings, the
+auth token) and logs the keys that need one (listen, data_dir, consul, ...).`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			a, err := g.open()
 			if err != nil {
 				return err
 			}
-			if listen != "" {
-				a.cfg.Listen = listen
+			adjust := func(cfg *config.Config) error {
+				if listen == "" {
+					return nil
+				}
+				return cfg.SetListen(listen)
 			}
-			return a.serve(cmd.Context(), g)
+			if err := adjust(a.cfg); err != nil {
+				return usageError{err}
+			}
+			return a.serve(cmd.Context(), g, adjust)
 		},
 	}
-	cmd.Flags().StringVar(&listen, "listen", "", "address to listen on (overrides the config's listen)")
+	cmd.Flags().StringVar(&listen, "listen", "", "address to listen on (overrides the config's listen; public_url follows unless the config sets it)")
 	return cmd
 }
 
-func (a *app) serve(ctx context.Context, g *globals) error {
+func (a *app) serve(ctx context.Context, g *globals, adjust func(*config.Config) error) error {
 	key, err := signing.LoadOrCreate(a.cfg.Signing.KeyFile, "mirrord")
 	if err != nil {
 		return fmt.Errorf("signing key: %w", err)
@@ -53,19 +63,34 @@ func (a *app) serve(ctx context.Context, g *globals) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var h *server.Server // set before any job can run
-	jobs, run, err := a.jobs(ctx, g, func(ctx context.Context) { h.Refresh(ctx) })
-	if err != nil {
-		return err
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := make(chan struct{})
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	opt := service.Options{
+		Config: a.cfg, Load: config.Load, Adjust: adjust, Log: a.log, Reload: reload,
 	}
-	opt := server.Options{
+	if srcs, err := a.sources(a.cfg); err != nil {
+		return err
+	} else if len(srcs) > 0 {
+		prog := progress.New(g.stderr, a.log)
+		opt.NewSyncer = func(cfg *config.Config) (*syncer.Syncer, error) { return a.syncerFor(cfg, prog, nil) }
+	}
+	svc := service.New(opt)
+	h, err := server.New(server.Options{
 		Catalog: a.catalog, PublicKey: key.PublicArmored(), Token: token,
 		Logger: a.log, Registry: a.reg, Version: version, Kinds: a.kindServers(),
-	}
-	if jobs != nil {
-		opt.Syncs = syncsAdapter{jobs}
-	}
-	h, err = server.New(opt)
+		Syncs: svc.Syncs(ctx),
+	})
 	if err != nil {
 		return err
 	}
@@ -73,43 +98,13 @@ func (a *app) serve(ctx context.Context, g *globals) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w (is another mirrord or web server running there? set listen: or --listen)", a.cfg.Listen, err)
 	}
-	stopConsul, err := a.consulServe(ctx, ln.Addr().String(), h)
-	if err != nil {
-		ln.Close()
-		return err
+	svc.SetServer(h, ln)
+	if a.consul != nil {
+		a.consul.OnChange(func() { h.Refresh(context.WithoutCancel(ctx)) })
+		svc.SetReplica(a.consul)
 	}
-	defer stopConsul()
 	a.announce(ctx, ln.Addr().String(), token != "")
-	if jobs != nil && a.cfg.Sync.Interval.Duration > 0 {
-		if a.consul != nil {
-			a.consulSchedule(ctx, run, a.cfg.Sync.Interval.Duration) // only while leading
-		} else {
-			go schedule(ctx, a.log, jobs, a.cfg.Sync.Interval.Duration)
-		}
-	}
-	return runHTTP(ctx, ln, h, a.log)
-}
-
-// jobs returns the background sync runner (nil without sources); done is
-// called after each successful sync.
-func (a *app) jobs(ctx context.Context, g *globals, done func(context.Context)) (*syncer.Jobs, syncRun, error) {
-	srcs, err := a.sources()
-	if err != nil || len(srcs) == 0 {
-		return nil, nil, err
-	}
-	s, err := a.syncer(progress.New(g.stderr, a.log), nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	run := func(ctx context.Context, names []string) (string, error) {
-		rec, err := s.Run(ctx, names)
-		if err != nil {
-			return "", err
-		}
-		done(ctx)
-		return rec.ID, nil
-	}
-	return syncer.NewJobs(ctx, run), run, nil
+	return svc.Run(ctx)
 }
 
 func (a *app) announce(ctx context.Context, addr string, writable bool) {
@@ -131,53 +126,3 @@ func (a *app) announce(ctx context.Context, addr string, writable bool) {
 		}
 	}
 }
-
-func runHTTP(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
-
-func schedule(ctx context.Context, log *slog.Logger, jobs *syncer.Jobs, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := jobs.Start(ctx, nil); err != nil {
-				log.Warn("scheduled sync skipped", "err", err)
-			}
-		}
-	}
-}
-
-// syncsAdapter maps the syncer's errors onto the server's.
-type syncsAdapter struct{ j *syncer.Jobs }
-
-func (s syncsAdapter) Start(ctx context.Context, sources []string) (int, error) {
-	id, err := s.j.Start(ctx, sources)
-	if errors.Is(err, syncer.ErrRunning) {
-		return 0, fmt.Errorf("%w: %w", server.ErrSyncRunning, err)
-	}
-	return id, err
-}
-
-func (s syncsAdapter) Status(id int) (any, bool) { return s.j.Status(id) }

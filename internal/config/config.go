@@ -29,6 +29,8 @@ type Config struct {
 	File      []FileSource `yaml:"file"`
 	Consul    *Consul      `yaml:"consul"` // nil when absent
 	Sync      SyncConfig   `yaml:"sync"`
+
+	publicURLSet bool // public_url was in the file, not derived from listen
 }
 
 // Auth configures the token required for write operations.

@@ -24,12 +24,13 @@ func TestLoadFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Config{
-		Path:      "testdata/mirrord.yaml",
-		DataDir:   "/var/lib/mirrord",
-		Listen:    "0.0.0.0:9090",
-		PublicURL: "https://mirror.example.com",
-		Auth:      Auth{TokenFile: filepath.Join(dir, "secrets/token")},
-		Signing:   Signing{KeyFile: filepath.Join(dir, "keys/signing.asc")},
+		Path:         "testdata/mirrord.yaml",
+		DataDir:      "/var/lib/mirrord",
+		Listen:       "0.0.0.0:9090",
+		PublicURL:    "https://mirror.example.com",
+		publicURLSet: true,
+		Auth:         Auth{TokenFile: filepath.Join(dir, "secrets/token")},
+		Signing:      Signing{KeyFile: filepath.Join(dir, "keys/signing.asc")},
 		Apt: []AptSource{{
 			Name:             "debian",
 			URL:              "https://apt.upstream.example/debian",
@@ -477,5 +478,30 @@ func TestCheckGitURL(t *testing.T) {
 		if err := checkGitURL(s); err == nil {
 			t.Errorf("checkGitURL(%q) = nil, want error", s)
 		}
+	}
+}
+
+// TestSetListen: serve --listen moves public_url along unless the file set
+// one.
+func TestSetListen(t *testing.T) {
+	for _, tc := range []struct{ file, listen, want string }{
+		{"", "127.0.0.1:9999", "http://127.0.0.1:9999"},
+		{"listen: 0.0.0.0:8080\n", "0.0.0.0:9090", "http://127.0.0.1:9090"},
+		{"public_url: http://mirror.example:8080\n", "127.0.0.1:9999", "http://mirror.example:8080"},
+	} {
+		cfg, err := Parse("mirrord.yaml", []byte(tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.SetListen(tc.listen); err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Listen != tc.listen || cfg.PublicURL != tc.want {
+			t.Errorf("%q + --listen %s: listen %s, public_url %s; want public_url %s", tc.file, tc.listen, cfg.Listen, cfg.PublicURL, tc.want)
+		}
+	}
+	cfg, _ := Parse("mirrord.yaml", nil)
+	if err := cfg.SetListen("nope"); err == nil || !strings.Contains(err.Error(), "host:port") {
+		t.Errorf("bad --listen: %v", err)
 	}
 }

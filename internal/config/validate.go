@@ -115,15 +115,36 @@ func (v *validator) listen(c *Config) {
 		return
 	}
 	if c.PublicURL == "" {
-		if host == "" || host == "0.0.0.0" || host == "::" {
-			host = "127.0.0.1"
-		}
-		c.PublicURL = "http://" + net.JoinHostPort(host, port)
+		c.PublicURL = urlForListen(host, port)
+	} else {
+		c.publicURLSet = true
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if err := checkHTTPURL(c.PublicURL); err != nil {
 		v.fail("public_url", "%v", err)
 	}
+}
+
+// urlForListen is the default public_url for a listener on host:port.
+func urlForListen(host, port string) string {
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// SetListen overrides listen (serve --listen). Unless the file sets
+// public_url, public_url follows the new address.
+func (c *Config) SetListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("listen address %q: want host:port, e.g. %q", addr, DefaultListen)
+	}
+	c.Listen = addr
+	if !c.publicURLSet {
+		c.PublicURL = urlForListen(host, port)
+	}
+	return nil
 }
 
 // checkHTTPURL checks that s is an absolute http or https URL.

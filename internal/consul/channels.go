@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/mirrord/mirrord/internal/ctxtime"
 	"github.com/mirrord/mirrord/internal/snapshot"
 )
 
@@ -138,7 +139,7 @@ func (s *Channels) Update(ctx context.Context, name string, create bool, fn func
 		if attempt == maxAttempts {
 			return nil, fmt.Errorf("channel %q: gave up after %d attempts lost to concurrent changes; try again", name, attempt)
 		}
-		if err := sleep(ctx, time.Duration(rand.IntN(20*min(attempt, 5))+1)*time.Millisecond); err != nil {
+		if err := ctxtime.Sleep(ctx, time.Duration(rand.IntN(20*min(attempt, 5))+1)*time.Millisecond); err != nil {
 			return nil, err
 		}
 	}
@@ -365,15 +366,4 @@ func clone(ch *snapshot.Channel) *snapshot.Channel {
 	c := *ch
 	c.History = slices.Clone(ch.History)
 	return &c
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/mirrord/mirrord/internal/ctxtime"
 )
 
 // LeaderOptions configures the scheduled-sync lock.
@@ -64,7 +66,7 @@ func (c *Client) Lead(ctx context.Context, opt LeaderOptions, fn func(ctx contex
 			c.log.Warn("cannot compete for the scheduled-sync lock yet; retrying", "key", c.LeaderKey(), "err", err)
 			quiet = true
 		}
-		sleep(ctx, opt.Retry)
+		ctxtime.Sleep(ctx, opt.Retry)
 	}
 }
 
@@ -135,7 +137,7 @@ func (c *Client) renew(ctx context.Context, sid string, ttl time.Duration) error
 	lastOK := time.Now()
 	wait := ttl / 2
 	for {
-		if err := sleep(ctx, wait); err != nil {
+		if err := ctxtime.Sleep(ctx, wait); err != nil {
 			return nil
 		}
 		se, err := call(ctx, func(ctx context.Context) (*api.SessionEntry, error) {
@@ -183,7 +185,7 @@ func (c *Client) acquire(ctx context.Context, sid, value string) error {
 			return nil
 		}
 		// Lock-delay after an invalidated session, or another replica won.
-		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+		if err := ctxtime.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return err
 		}
 		idx = 0
@@ -204,7 +206,7 @@ func (c *Client) hold(ctx context.Context, sid string) error {
 			if fails++; fails > 2 {
 				return fmt.Errorf("%w: %w", errLost, err)
 			}
-			sleep(ctx, 300*time.Millisecond)
+			ctxtime.Sleep(ctx, 300*time.Millisecond)
 			idx = 0
 			continue
 		case pair == nil || pair.Session != sid:

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mirrord/mirrord/internal/atomicfile"
+	"github.com/mirrord/mirrord/internal/ctxtime"
 	"github.com/mirrord/mirrord/internal/snapshot"
 )
 
@@ -56,7 +57,7 @@ func (s *Channels) watch(ctx context.Context, idx uint64) {
 				s.c.log.Warn("Consul unreachable: serving the last channels known; promotions fail until it is back", "err", err)
 			}
 			failing, idx = true, 0
-			sleep(ctx, backoff)
+			ctxtime.Sleep(ctx, backoff)
 			backoff = min(backoff*2, 2*time.Second)
 			continue
 		}

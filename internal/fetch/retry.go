@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"time"
+
+	"github.com/mirrord/mirrord/internal/ctxtime"
 )
 
 // transient marks an error worth retrying. once limits it to one retry
@@ -39,7 +41,7 @@ func (f *Fetcher) retry(ctx context.Context, u *url.URL, attempt func() error) e
 		wait := f.backoff(n, err)
 		f.opt.Metrics.retry(u.Host)
 		f.opt.Logger.Warn("fetch failed, retrying", "url", u.String(), "attempt", n+1, "wait", wait, "err", err)
-		if err := sleep(ctx, wait); err != nil {
+		if err := ctxtime.Sleep(ctx, wait); err != nil {
 			return fmt.Errorf("fetch %s: %w while waiting to retry (last error: %v)", u, err, t.err)
 		}
 	}
@@ -59,16 +61,4 @@ func (f *Fetcher) backoff(n int, err error) time.Duration {
 		d = min(he.retryAfter, maxRetryAfter)
 	}
 	return d
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -99,7 +99,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 
 // authorize checks the bearer token of a write request.
 func (s *Server) authorize(r *http.Request) error {
-	if s.opt.Token == "" {
+	want := s.token.Load()
+	if want == nil {
 		return errorf(http.StatusForbidden, "write endpoints are disabled: this server has no token; set auth.token_file in the configuration")
 	}
 	auth := r.Header.Get("Authorization")
@@ -108,7 +109,7 @@ func (s *Server) authorize(r *http.Request) error {
 		return errorf(http.StatusUnauthorized, "missing bearer token (Authorization: Bearer <token>)")
 	}
 	got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-	if subtle.ConstantTimeCompare(got[:], s.token[:]) != 1 {
+	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 		return errorf(http.StatusUnauthorized, "wrong bearer token")
 	}
 	return nil

@@ -38,6 +38,8 @@ func statusOf(err error) int {
 	case errors.Is(err, snapshot.ErrInUse), errors.Is(err, snapshot.ErrNoHistory),
 		errors.Is(err, ErrSyncRunning), errors.Is(err, store.ErrLocked):
 		return http.StatusConflict
+	case errors.Is(err, ErrBadRequest):
+		return http.StatusBadRequest
 	case errors.Is(err, errNotImplemented):
 		return http.StatusNotImplemented
 	case errors.Is(err, context.DeadlineExceeded):

@@ -77,6 +77,10 @@ type Syncs interface {
 // ErrSyncRunning is what Syncs.Start wraps when a sync is already running.
 var ErrSyncRunning = errors.New("a sync is already running")
 
+// ErrBadRequest is what Syncs.Start wraps when the request cannot run as
+// asked (a broken config file, an unknown source): answered 400.
+var ErrBadRequest = errors.New("bad request")
+
 const defaultRefresh = 250 * time.Millisecond
 
 // Server is mirrord's HTTP handler.
@@ -100,7 +104,7 @@ type Server struct {
 	met     *metrics
 	promH   http.Handler
 	tmpl    *template.Template
-	token   [sha256.Size]byte
+	token   atomic.Pointer[[sha256.Size]byte] // sha256 of the bearer token; nil: writes disabled
 	keyETag string
 
 	recorders sync.Pool
@@ -131,9 +135,7 @@ func New(opt Options) (*Server, error) {
 	if v, ok := opt.Catalog.Store().Meta().(store.Versioner); ok {
 		s.versioner = v
 	}
-	if opt.Token != "" {
-		s.token = sha256.Sum256([]byte(opt.Token))
-	}
+	s.SetToken(opt.Token)
 	if opt.PublicKey != nil {
 		s.keyETag = `"` + string(store.DigestOf(opt.PublicKey)) + `"`
 	}
@@ -394,4 +396,15 @@ func (s *Server) lastSyncTime() float64 {
 		return 0
 	}
 	return float64(ls.Time.UnixNano()) / 1e9
+}
+
+// SetToken replaces the bearer token write endpoints require ("" disables
+// them), e.g. after a config reload. Safe for concurrent use.
+func (s *Server) SetToken(token string) {
+	if token == "" {
+		s.token.Store(nil)
+		return
+	}
+	sum := sha256.Sum256([]byte(token))
+	s.token.Store(&sum)
 }

@@ -24,7 +24,7 @@ type Status struct {
 // Jobs runs syncs in the background, one at a time, and remembers the last
 // 100. Safe for concurrent use.
 type Jobs struct {
-	run func(ctx context.Context, sources []string) (string, error)
+	run RunFunc
 	// base is the lifetime of jobs (cancelled on shutdown).
 	base context.Context
 
@@ -35,12 +35,22 @@ type Jobs struct {
 }
 
 // NewJobs returns a job runner; run does one sync and returns the new ID.
-func NewJobs(base context.Context, run func(ctx context.Context, sources []string) (string, error)) *Jobs {
+// run may be nil when every job is started with StartWith.
+func NewJobs(base context.Context, run RunFunc) *Jobs {
 	return &Jobs{run: run, base: base, next: 1, jobs: map[int]*Status{}}
 }
 
+// RunFunc does one sync of sources and returns the snapshot's ID.
+type RunFunc func(ctx context.Context, sources []string) (string, error)
+
 // Start begins a sync in the background.
-func (j *Jobs) Start(_ context.Context, sources []string) (int, error) {
+func (j *Jobs) Start(ctx context.Context, sources []string) (int, error) {
+	return j.StartWith(ctx, sources, j.run)
+}
+
+// StartWith is Start with this job's own run function (a syncer built
+// from the config as it is now).
+func (j *Jobs) StartWith(_ context.Context, sources []string, run RunFunc) (int, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.running {
@@ -52,12 +62,12 @@ func (j *Jobs) Start(_ context.Context, sources []string) (int, error) {
 	j.jobs[id] = st
 	delete(j.jobs, id-100)
 	j.running = true
-	go j.do(st)
+	go j.do(st, run)
 	return id, nil
 }
 
-func (j *Jobs) do(st *Status) {
-	snap, err := j.run(j.base, st.Sources)
+func (j *Jobs) do(st *Status, run RunFunc) {
+	snap, err := run(j.base, st.Sources)
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.running = false

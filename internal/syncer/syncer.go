@@ -135,6 +135,13 @@ func (s *Syncer) noteSync(ctx context.Context, id string, unchanged bool) {
 	}
 }
 
+// Check reports whether Run(ctx, names) would accept names: the error
+// wraps ErrUnknownSource for one that is not configured.
+func (s *Syncer) Check(names []string) error {
+	_, err := s.selected(names)
+	return err
+}
+
 func (s *Syncer) selected(names []string) (map[string]bool, error) {
 	known := map[string]bool{}
 	for _, src := range s.Sources {

@@ -615,6 +615,10 @@ func testConsulLeader(t *testing.T, agent *consultest.Agent) {
 	snaps := s.snapshotCount()
 	leader.kill()
 	killed := time.Now()
+	// The upstream moves, so the new leader's sync writes a snapshot (an
+	// unchanged one would write none).
+	s.up.set("hello-"+sha([]byte("two\n"))[:8]+".txt", []byte("two\n"))
+	s.writeConfig(s.yaml([]byte("two\n")))
 	waitFor(t, "the other replica to take the lock and sync", 30*time.Second, func() bool {
 		return holder() == other && other.count(done) >= 1
 	})

@@ -432,6 +432,23 @@ func TestAPIPromoteAndSync(t *testing.T) {
 	}
 	waitBody(t, base+"/channels/prod/file/images/a", a)
 
+	// A broken config file fails the API sync with its error (400), and
+	// the server keeps serving.
+	e.writeConfig("data_dir: data\nauth: {token_file: token}\nfile: [{name: images, files: [{url: x}]}]\n")
+	if code, out := post("/api/v1/syncs", `{}`, "tok"); code != 400 || !strings.Contains(fmt.Sprint(out["error"]), "sha256") {
+		t.Errorf("API sync with a broken config: %d %v; want 400 naming the problem", code, out)
+	}
+	if resp, _ := get(t, base+"/healthz", nil); resp.StatusCode != 200 {
+		t.Fatalf("server unhealthy after a bad API sync: %d", resp.StatusCode)
+	}
+	if code, out := post("/api/v1/syncs", `{"sources":["file/nope"]}`, "tok"); code != 400 {
+		t.Errorf("API sync of an unknown source: %d %v; want 400", code, out)
+	}
+	// The sync uses the config as it is on disk now: a file added since
+	// serve started is in the new snapshot.
+	b := []byte("added later")
+	up.set("b", b)
+	e.writeConfig(fileConfig(up.URL, fileSpec{"a", a}, fileSpec{"b", b}))
 	// Start a sync through the API and follow it to its snapshot.
 	code, out := post("/api/v1/syncs", `{}`, "tok")
 	if code != 202 {
@@ -456,6 +473,9 @@ func TestAPIPromoteAndSync(t *testing.T) {
 	json.Unmarshal(body, &list)
 	if len(list) != 2 {
 		t.Errorf("API lists %d snapshots after the API sync, want 2", len(list))
+	}
+	if resp, body := get(t, fmt.Sprintf("%s/snapshots/%v/file/images/b", base, st["snapshot"]), nil); resp.StatusCode != 200 || !bytes.Equal(body, b) {
+		t.Errorf("the API sync did not use the config on disk: file b: %d %q", resp.StatusCode, body)
 	}
 	if code, _ := post("/api/v1/channels/prod/rollback", ``, "tok"); code != 409 {
 		t.Errorf("rollback with no history: %d, want 409", code)
