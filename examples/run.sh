@@ -25,4 +25,14 @@ ID=$("$BIN" --config "$CFG" sync)
 "$BIN" --config "$CFG" snapshot list
 echo "--- client configuration (mirrord client-config --channel production)" >&2
 "$BIN" --config "$CFG" client-config --channel production >&2
+cat >&2 <<EOF
+--- next, in another terminal (this one serves until Ctrl-C):
+  $BIN --config $CFG snapshot list
+  $BIN --config $CFG snapshot show $ID
+  $BIN --config $CFG sync                      # again: prints $ID while nothing changed
+  $BIN --config $CFG snapshot promote $ID staging
+  $BIN --config $CFG client-config --channel production
+  $BIN --config $CFG repos-yaml --channel production
+  curl -s http://127.0.0.1:8080/api/v1/snapshots
+EOF
 exec "$BIN" --config "$CFG" serve

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -52,7 +53,11 @@ func (a *app) metrics() appMetrics {
 }
 
 func (g *globals) open() (*app, error) {
-	cfg, err := config.Load(g.config)
+	path, err := config.Find(g.config, os.Getenv("MIRRORD_CONFIG"))
+	if err != nil {
+		return nil, usageError{err}
+	}
+	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, usageError{err}
 	}

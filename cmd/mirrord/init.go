@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -49,7 +50,7 @@ quick; --all mirrors everything.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.output == "" {
-				o.output = g.config
+				o.output = cmp.Or(g.config, os.Getenv("MIRRORD_CONFIG"), config.DefaultPaths[0])
 			}
 			if o.all {
 				o.filter = nil
@@ -57,7 +58,7 @@ quick; --all mirrors everything.`,
 			return runInit(g.stdout, o)
 		},
 	}
-	cmd.Flags().StringVarP(&o.output, "output", "o", "", "file to write (default: the --config path)")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "", "file to write (default: the --config path, else $MIRRORD_CONFIG, else ./mirrord.yaml)")
 	cmd.Flags().StringVar(&o.root, "root", "/", "read the apt and yum configuration below this directory")
 	cmd.Flags().StringSliceVar(&o.filter, "filter", defaultInitFilter(), "packages (with their dependencies) each source is filtered to")
 	cmd.Flags().BoolVar(&o.all, "all", false, "mirror every package (no filter)")

@@ -92,16 +92,13 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	def := os.Getenv("MIRRORD_CONFIG")
-	if def == "" {
-		def = "mirrord.yaml"
-	}
-	root.PersistentFlags().StringVarP(&g.config, "config", "c", def, "config file (env MIRRORD_CONFIG)")
+	root.PersistentFlags().StringVarP(&g.config, "config", "c", "", "config file (default: $MIRRORD_CONFIG, else ./mirrord.yaml, else /etc/mirrord/mirrord.yaml)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "debug, info, warn or error")
 	root.AddCommand(
 		newSyncCmd(g), newServeCmd(g), newSnapshotCmd(g), newGCCmd(g), newVerifyCmd(g),
 		newClientConfigCmd(g), newReposYAMLCmd(g), newInitCmd(g), newVersionCmd(g),
 	)
+	groups(root)
 	return root
 }
 
@@ -132,5 +129,30 @@ func args(check cobra.PositionalArgs) cobra.PositionalArgs {
 			return usageError{err}
 		}
 		return nil
+	}
+}
+
+// groups makes every command that only holds subcommands refuse an unknown
+// one (`mirrord snapshot lst`) as a usage error with cobra's suggestions,
+// instead of printing help and exiting 0. Without arguments it prints its
+// help.
+func groups(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		groups(c)
+	}
+	if !cmd.HasSubCommands() || cmd.Runnable() {
+		return
+	}
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.SuggestionsMinimumDistance = 2
+	cmd.RunE = func(cmd *cobra.Command, a []string) error {
+		if len(a) == 0 {
+			return cmd.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", a[0], cmd.CommandPath())
+		if s := cmd.SuggestionsFor(a[0]); len(s) > 0 {
+			msg += "; did you mean " + strings.Join(s, " or ") + "?"
+		}
+		return usageError{fmt.Errorf("%s (see '%s --help')", msg, cmd.CommandPath())}
 	}
 }

@@ -391,11 +391,25 @@ func TestCLIExitCodes(t *testing.T) {
 		{[]string{"snapshot", "diff", id}, 2, "accepts 2 arg"},
 		{[]string{"sync", "file/nope"}, 2, "no source"},
 		{[]string{"--nosuchflag"}, 2, "unknown flag"},
+		{[]string{"snapshot", "lst"}, 2, `unknown command "lst" for "mirrord snapshot"; did you mean list?`},
+		{[]string{"snapshots"}, 2, `unknown command "snapshots" for "mirrord"; did you mean snapshot?`},
 	} {
 		r := e.run(tc.args...)
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.msg) {
 			t.Errorf("mirrord %v: exit %d, stderr %q; want exit %d mentioning %q", tc.args, r.code, r.stderr, tc.code, tc.msg)
 		}
+	}
+	// No config anywhere mirrord looks: the error lists the places.
+	if _, err := os.Stat("/etc/mirrord/mirrord.yaml"); err == nil {
+		return // an installed package's config would be found
+	}
+	cmd := exec.Command(mirrordBin, "snapshot", "list")
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), "MIRRORD_CONFIG=")
+	out, err := cmd.CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "looked at --config (not given), $MIRRORD_CONFIG (not set), ./mirrord.yaml") {
+		t.Errorf("no config: %v, %s; want exit 2 naming where mirrord looked", err, out)
 	}
 }
 
