@@ -28,15 +28,6 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// summary is one line of `snapshot list`.
-type summary struct {
-	ID       string    `json:"id"`
-	Created  time.Time `json:"created"`
-	Sources  []string  `json:"sources"`
-	Size     int64     `json:"size"`
-	Channels []string  `json:"channels"`
-}
-
 func newListCmd(g *globals) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -56,15 +47,9 @@ func newListCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			sums := make([]summary, len(recs))
+			sums := make([]snapshot.Summary, len(recs))
 			for i, r := range recs {
-				sums[i] = summary{ID: r.ID, Created: r.Created, Size: r.Size(), Channels: snapshot.ChannelsOf(chans, r.ID), Sources: []string{}}
-				for _, s := range r.Sources {
-					sums[i].Sources = append(sums[i].Sources, s.Key())
-				}
-				if sums[i].Channels == nil {
-					sums[i].Channels = []string{}
-				}
+				sums[i] = snapshot.Summarize(r, snapshot.ChannelsOf(chans, r.ID))
 			}
 			if asJSON {
 				return writeJSON(g.stdout, sums)
@@ -72,7 +57,11 @@ func newListCmd(g *globals) *cobra.Command {
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tCREATED\tSOURCES\tSIZE\tCHANNELS")
 			for _, s := range sums {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.Created.Format(time.RFC3339), strings.Join(s.Sources, ","), humanBytes(s.Size), strings.Join(s.Channels, ","))
+				keys := make([]string, len(s.Sources))
+				for i, src := range s.Sources {
+					keys[i] = src.Kind + "/" + src.Name
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.Created.Format(time.RFC3339), strings.Join(keys, ","), humanBytes(s.Size), strings.Join(s.Channels, ","))
 			}
 			return tw.Flush()
 		},
@@ -101,10 +90,7 @@ func newShowCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return writeJSON(g.stdout, struct {
-					*snapshot.Record
-					Channels []string `json:"channels"`
-				}{rec, snapshot.ChannelsOf(chans, rec.ID)})
+				return writeJSON(g.stdout, snapshot.Detailed(rec, snapshot.ChannelsOf(chans, rec.ID)))
 			}
 			fmt.Fprintf(g.stdout, "snapshot %s\ncreated  %s\nchannels %s\n\n", rec.ID, rec.Created.Format(time.RFC3339), strings.Join(snapshot.ChannelsOf(chans, rec.ID), ", "))
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
@@ -170,7 +156,8 @@ func printDiff(w io.Writer, a, b string, diffs []snapshot.SourceDiff) {
 }
 
 func newPromoteCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "promote ID CHANNEL",
 		Short: "Point CHANNEL at snapshot ID (creating the channel if needed)",
 		Args:  args(cobra.ExactArgs(2)),
@@ -186,14 +173,25 @@ func newPromoteCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "%s -> %s\n", ch.Name, ch.Snapshot)
-			return nil
+			return printChannel(g, ch, asJSON)
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the channel as JSON (as the API answers)")
+	return cmd
+}
+
+// printChannel reports where a channel points after a move.
+func printChannel(g *globals, ch *snapshot.Channel, asJSON bool) error {
+	if asJSON {
+		return writeJSON(g.stdout, ch.Detailed())
+	}
+	_, err := fmt.Fprintf(g.stdout, "%s -> %s\n", ch.Name, ch.Snapshot)
+	return err
 }
 
 func newRollbackCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "rollback CHANNEL",
 		Short: "Move CHANNEL back to the snapshot it pointed at before",
 		Args:  args(cobra.ExactArgs(1)),
@@ -206,10 +204,11 @@ func newRollbackCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "%s -> %s\n", ch.Name, ch.Snapshot)
-			return nil
+			return printChannel(g, ch, asJSON)
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the channel as JSON (as the API answers)")
+	return cmd
 }
 
 func newDeleteCmd(g *globals) *cobra.Command {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/mirrord/mirrord/internal/snapshot"
 )
@@ -122,60 +121,6 @@ func cutPrefixFold(s, prefix string) (string, bool) {
 	return s[len(prefix):], true
 }
 
-// SourceSummary is one source in a snapshot listing.
-type SourceSummary struct {
-	Kind  string `json:"kind"`
-	Name  string `json:"name"`
-	Files int    `json:"files"`
-	Size  int64  `json:"size"`
-	Items int    `json:"items"`
-}
-
-// SnapshotSummary is one entry of GET /api/v1/snapshots.
-type SnapshotSummary struct {
-	ID       string          `json:"id"`
-	Created  time.Time       `json:"created"`
-	Size     int64           `json:"size"`
-	Sources  []SourceSummary `json:"sources"`
-	Channels []string        `json:"channels"`
-}
-
-// SnapshotDetail is GET /api/v1/snapshots/{ID}: the full record, its total
-// size and the channels pointing at it.
-type SnapshotDetail struct {
-	*snapshot.Record
-	Size     int64    `json:"size"`
-	Channels []string `json:"channels"`
-}
-
-// ChannelSummary is one entry of GET /api/v1/channels.
-type ChannelSummary struct {
-	Name     string    `json:"name"`
-	Snapshot string    `json:"snapshot"`
-	Previous string    `json:"previous,omitempty"`
-	Updated  time.Time `json:"updated"`
-	Moves    int       `json:"moves"`
-}
-
-// ChannelDetail is GET /api/v1/channels/{C} and the promote/rollback
-// answer.
-type ChannelDetail struct {
-	*snapshot.Channel
-	Previous string `json:"previous,omitempty"`
-}
-
-func summarize(rec *snapshot.Record, chans []string) SnapshotSummary {
-	ss := SnapshotSummary{ID: rec.ID, Created: rec.Created, Size: rec.Size(), Sources: make([]SourceSummary, 0, len(rec.Sources)), Channels: chans}
-	for _, src := range rec.Sources {
-		items := src.NItems
-		if src.Items == "" && items == 0 {
-			items = src.Files
-		}
-		ss.Sources = append(ss.Sources, SourceSummary{Kind: src.Kind, Name: src.Name, Files: src.Files, Size: src.Size, Items: items})
-	}
-	return ss
-}
-
 func (s *Server) apiSnapshots(r *http.Request, _ []string) (int, any, error) {
 	v, err := s.view(r.Context())
 	if err != nil {
@@ -185,9 +130,9 @@ func (s *Server) apiSnapshots(r *http.Request, _ []string) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	out := make([]SnapshotSummary, 0, len(recs))
+	out := make([]snapshot.Summary, 0, len(recs))
 	for _, rec := range recs {
-		out = append(out, summarize(rec, v.channelsOf(rec.ID)))
+		out = append(out, snapshot.Summarize(rec, v.channelsOf(rec.ID)))
 	}
 	return http.StatusOK, out, nil
 }
@@ -219,7 +164,7 @@ func (s *Server) apiSnapshot(r *http.Request, p []string) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, SnapshotDetail{Record: rec, Size: rec.Size(), Channels: v.channelsOf(rec.ID)}, nil
+	return http.StatusOK, snapshot.Detailed(rec, v.channelsOf(rec.ID)), nil
 }
 
 func (s *Server) apiDeleteSnapshot(r *http.Request, p []string) (int, any, error) {
@@ -254,31 +199,16 @@ func (s *Server) apiDiff(r *http.Request, p []string) (int, any, error) {
 	return http.StatusOK, d, nil
 }
 
-func channelSummary(ch *snapshot.Channel) ChannelSummary {
-	cs := ChannelSummary{Name: ch.Name, Snapshot: ch.Snapshot, Previous: ch.Previous(), Moves: len(ch.History)}
-	if n := len(ch.History); n > 0 {
-		cs.Updated = ch.History[n-1].At
-	}
-	return cs
-}
-
 func (s *Server) apiChannels(r *http.Request, _ []string) (int, any, error) {
 	v, err := s.view(r.Context())
 	if err != nil {
 		return 0, nil, err
 	}
-	out := make([]ChannelSummary, 0, len(v.chanList))
+	out := make([]snapshot.ChannelSummary, 0, len(v.chanList))
 	for _, ch := range v.chanList {
-		out = append(out, channelSummary(ch))
+		out = append(out, ch.Summarize())
 	}
 	return http.StatusOK, out, nil
-}
-
-func channelDetail(ch *snapshot.Channel) ChannelDetail {
-	if ch.History == nil {
-		ch.History = []snapshot.Move{}
-	}
-	return ChannelDetail{Channel: ch, Previous: ch.Previous()}
 }
 
 func (s *Server) apiChannel(r *http.Request, p []string) (int, any, error) {
@@ -289,7 +219,7 @@ func (s *Server) apiChannel(r *http.Request, p []string) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, channelDetail(ch), nil
+	return http.StatusOK, ch.Detailed(), nil
 }
 
 const maxBody = 1 << 20
@@ -349,7 +279,7 @@ func (s *Server) apiPromote(r *http.Request, p []string) (int, any, error) {
 	}
 	s.log.Info("channel promoted", "channel", name, "snapshot", body.Snapshot)
 	s.changed(r.Context())
-	return http.StatusOK, channelDetail(ch), nil
+	return http.StatusOK, ch.Detailed(), nil
 }
 
 func (s *Server) apiRollback(r *http.Request, p []string) (int, any, error) {
@@ -363,7 +293,7 @@ func (s *Server) apiRollback(r *http.Request, p []string) (int, any, error) {
 	}
 	s.log.Info("channel rolled back", "channel", name, "snapshot", ch.Snapshot)
 	s.changed(r.Context())
-	return http.StatusOK, channelDetail(ch), nil
+	return http.StatusOK, ch.Detailed(), nil
 }
 
 func (s *Server) apiStartSync(r *http.Request, _ []string) (int, any, error) {

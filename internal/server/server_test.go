@@ -682,7 +682,7 @@ func TestAPI(t *testing.T) {
 		if r.code != 200 {
 			t.Fatalf("%d %s", r.code, r.body)
 		}
-		var list []SnapshotSummary
+		var list []snapshot.Summary
 		decode(r, &list)
 		if len(list) != 2 || list[0].ID != f.s1 || list[1].ID != f.s2 {
 			t.Fatalf("list = %+v", list)
@@ -814,7 +814,7 @@ func TestAPI(t *testing.T) {
 		if r.code != 200 {
 			t.Fatalf("promote: %d %s", r.code, r.body)
 		}
-		var ch ChannelDetail
+		var ch snapshot.ChannelDetail
 		decode(r, &ch)
 		if ch.Snapshot != f.s2 || ch.Previous != f.s1 || len(ch.History) != 2 {
 			t.Errorf("promote answer: %+v", ch)
@@ -828,12 +828,12 @@ func TestAPI(t *testing.T) {
 		}
 	})
 	t.Run("channels", func(t *testing.T) {
-		var list []ChannelSummary
+		var list []snapshot.ChannelSummary
 		decode(f.get(t, "/api/v1/channels"), &list)
 		if len(list) != 1 || list[0].Name != "production" || list[0].Snapshot != f.s2 || list[0].Previous != f.s1 {
 			t.Errorf("channels = %+v", list)
 		}
-		var ch ChannelDetail
+		var ch snapshot.ChannelDetail
 		r := f.get(t, "/api/v1/channels/production")
 		decode(r, &ch)
 		if len(ch.History) != 2 || ch.History[0].Action != "promote" || ch.History[0].Snapshot != f.s1 || ch.History[1].From != f.s1 {
@@ -848,7 +848,7 @@ func TestAPI(t *testing.T) {
 			t.Errorf("rollback without token: %d", r.code)
 		}
 		r := f.do(t, "POST", "/api/v1/channels/production/rollback", auth, "")
-		var ch ChannelDetail
+		var ch snapshot.ChannelDetail
 		decode(r, &ch)
 		if r.code != 200 || ch.Snapshot != f.s1 {
 			t.Fatalf("rollback: %d %s", r.code, r.body)
@@ -896,7 +896,7 @@ func TestAPI(t *testing.T) {
 		if r := f.get(t, "/snapshots/"+f.s1+"/file/images/version.txt"); r.code != 404 {
 			t.Errorf("deleted snapshot URL: %d", r.code)
 		}
-		var list []SnapshotSummary
+		var list []snapshot.Summary
 		decode(f.get(t, "/api/v1/snapshots"), &list)
 		if len(list) != 1 || list[0].ID != f.s2 {
 			t.Errorf("after delete: %+v", list)

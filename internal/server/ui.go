@@ -115,7 +115,7 @@ func (s *Server) listSnapshots(w http.ResponseWriter, r *http.Request) {
 func (s *Server) listChannels(w http.ResponseWriter, r *http.Request, v *view) {
 	page := dirPage{Path: "/channels/", Parent: true, HasExtra: true, ExtraTitle: "Snapshot", Version: s.opt.Version}
 	for _, ch := range v.chanList {
-		cs := channelSummary(ch)
+		cs := ch.Summarize()
 		page.Entries = append(page.Entries, dirEntry{Name: ch.Name + "/", Href: href(ch.Name + "/"), Modified: fmtTime(cs.Updated), Size: "-", Extra: []string{ch.Snapshot}})
 	}
 	s.render(w, r, "dir", page, hdrNoCache)

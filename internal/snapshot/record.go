@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -45,8 +46,8 @@ type SourceRecord struct {
 	Tree     store.Digest      `json:"tree"`
 	Files    int               `json:"files"`
 	Size     int64             `json:"size"`
-	Items    store.Digest      `json:"items,omitempty"`
-	NItems   int               `json:"n_items,omitempty"`
+	Items    store.Digest      `json:"item_list,omitempty"` // the item list blob
+	NItems   int               `json:"items,omitempty"`     // how many items (a count, as everywhere in mirrord's JSON)
 	Refs     map[string]string `json:"refs,omitempty"`
 	Meta     map[string]string `json:"meta,omitempty"`
 	Synced   time.Time         `json:"synced"`
@@ -157,4 +158,33 @@ func (r *Record) SameContent(srcs []SourceRecord) bool {
 		}
 	}
 	return true
+}
+
+// UnmarshalJSON reads a source record, also as written before item counts
+// were named "items" (then the item list's digest; the count was
+// "n_items").
+func (s *SourceRecord) UnmarshalJSON(data []byte) error {
+	type plain SourceRecord
+	var v struct {
+		plain
+		Items  json.RawMessage `json:"items,omitempty"`
+		NItems *int            `json:"n_items,omitempty"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	*s = SourceRecord(v.plain)
+	if len(v.Items) == 0 {
+		return nil
+	}
+	if v.Items[0] == '"' { // legacy: the digest
+		if err := json.Unmarshal(v.Items, &s.Items); err != nil {
+			return err
+		}
+		if v.NItems != nil {
+			s.NItems = *v.NItems
+		}
+		return nil
+	}
+	return json.Unmarshal(v.Items, &s.NItems)
 }

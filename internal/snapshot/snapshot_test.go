@@ -3,6 +3,7 @@ package snapshot_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -306,5 +307,25 @@ func TestItemsRoundTrip(t *testing.T) {
 	want := []snapshot.Item{{Name: "a x", Version: "1 2"}, {Name: "b", Version: "2"}}
 	if fmt.Sprint(out) != fmt.Sprint(want) {
 		t.Errorf("round trip %v, want %v", out, want)
+	}
+}
+
+// TestSourceRecordJSON: "items" is a count; records written before that
+// (items = the list's digest, n_items = the count) still read.
+func TestSourceRecordJSON(t *testing.T) {
+	d := store.DigestOf([]byte("list"))
+	in := snapshot.SourceRecord{Kind: "apt", Name: "d", Items: d, NItems: 7}
+	data, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"item_list":"`+string(d)+`"`) || !strings.Contains(string(data), `"items":7`) {
+		t.Errorf("encoded %s", data)
+	}
+	for _, js := range []string{string(data), `{"kind":"apt","name":"d","items":"` + string(d) + `","n_items":7}`} {
+		var out snapshot.SourceRecord
+		if err := json.Unmarshal([]byte(js), &out); err != nil || out.Items != d || out.NItems != 7 {
+			t.Errorf("decoding %s: %+v %v", js, out, err)
+		}
 	}
 }

@@ -52,7 +52,8 @@ type showJSON struct {
 	Sources []struct {
 		Kind, Name string
 		Tree       string `json:"tree"`
-		Items      string `json:"items"`
+		Items      string `json:"item_list"`
+		NItems     int    `json:"items"`
 	} `json:"sources"`
 }
 
