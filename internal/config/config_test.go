@@ -505,3 +505,14 @@ func TestSetListen(t *testing.T) {
 		t.Errorf("bad --listen: %v", err)
 	}
 }
+
+func TestMakeName(t *testing.T) {
+	used := map[string]bool{}
+	for _, tc := range []struct{ in, want string }{
+		{"BaseOS", "baseos"}, {"baseos", "baseos-2"}, {"My Repo!", "my-repo"}, {"---", "repo"}, {"", "repo-2"},
+	} {
+		if got := MakeName(used, tc.in); got != tc.want || !ValidName(got) {
+			t.Errorf("MakeName(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

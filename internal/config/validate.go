@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -29,8 +30,27 @@ var (
 )
 
 // ValidName reports whether s is a valid source name: lowercase letters,
-// digits, '.', '_' and '-', starting with a letter or digit.
+// digits, '.', '_' and '-', starting with a letter or digit. It is the one
+// rule for names; source.CheckName applies it too.
 func ValidName(s string) bool { return nameRE.MatchString(s) }
+
+var nameJunk = regexp.MustCompile(`[^a-z0-9._-]+`)
+
+// MakeName turns s into a valid source name (lowercased, other characters
+// become '-'), "repo" when nothing is left, and unique among used (a "-2",
+// "-3", … suffix), which it records.
+func MakeName(used map[string]bool, s string) string {
+	name := strings.Trim(nameJunk.ReplaceAllString(strings.ToLower(s), "-"), "-._")
+	if name == "" {
+		name = "repo"
+	}
+	n := name
+	for i := 2; used[n]; i++ {
+		n = name + "-" + strconv.Itoa(i)
+	}
+	used[n] = true
+	return n
+}
 
 // validator checks a decoded Config, fills in defaults and resolves paths.
 type validator struct {

@@ -6,8 +6,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"regexp"
 
+	"github.com/mirrord/mirrord/internal/config"
 	"github.com/mirrord/mirrord/internal/fetch"
 	"github.com/mirrord/mirrord/internal/progress"
 	"github.com/mirrord/mirrord/internal/signing"
@@ -66,14 +66,12 @@ type Collector interface {
 	Collect(ctx context.Context, stateDir string, live []*snapshot.SourceRecord) error
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
-
 // Key returns "KIND/NAME".
 func Key(s Source) string { return s.Kind() + "/" + s.Name() }
 
 // CheckName validates a source name.
 func CheckName(name string) error {
-	if !nameRE.MatchString(name) {
+	if !config.ValidName(name) {
 		return fmt.Errorf("source name %q: use lowercase letters, digits, '.', '_' and '-'", name)
 	}
 	return nil

@@ -1,4 +1,4 @@
-package main
+package hostinit
 
 import (
 	"bytes"
@@ -74,7 +74,7 @@ Components: main
 	})
 	out := filepath.Join(t.TempDir(), "conf", "mirrord.yaml")
 	var stdout bytes.Buffer
-	if err := runInit(&stdout, initOptions{root: root, output: out, filter: defaultInitFilter()}); err != nil {
+	if err := Run(&stdout, Options{Root: root, Output: out, Filter: DefaultFilter()}); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := config.Load(out)
@@ -118,10 +118,10 @@ Components: main
 			t.Errorf("config lacks a note about %q:\n%s", note, text)
 		}
 	}
-	if err := runInit(&stdout, initOptions{root: root, output: out}); err == nil || !strings.Contains(err.Error(), "--force") {
+	if err := Run(&stdout, Options{Root: root, Output: out}); err == nil || !strings.Contains(err.Error(), "--force") {
 		t.Errorf("overwriting without --force: %v", err)
 	}
-	if err := runInit(&stdout, initOptions{root: t.TempDir(), output: filepath.Join(t.TempDir(), "m.yaml")}); err == nil {
+	if err := Run(&stdout, Options{Root: t.TempDir(), Output: filepath.Join(t.TempDir(), "m.yaml")}); err == nil {
 		t.Error("a host without sources produced a config")
 	}
 }
