@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mirrord/mirrord/internal/bytesize"
 	"github.com/mirrord/mirrord/internal/snapshot"
 	"github.com/mirrord/mirrord/internal/source"
 	"github.com/mirrord/mirrord/internal/store"
@@ -55,7 +56,7 @@ the grace period also protects blobs written by a sync it cannot see.`,
 				verb = "would delete"
 			}
 			fmt.Fprintf(g.stdout, "%s %d blobs (%s); %d referenced, %d unreferenced but younger than %s, %d temp files removed\n",
-				verb, st.Deleted, humanBytes(st.DeletedBytes), st.Referenced, st.Young, grace, st.TempRemoved)
+				verb, st.Deleted, bytesize.Format(st.DeletedBytes), st.Referenced, st.Young, grace, st.TempRemoved)
 			return nil
 		},
 	}
@@ -88,7 +89,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 				for _, p := range st.Problems {
 					fmt.Fprintln(g.stdout, p.String())
 				}
-				fmt.Fprintf(g.stdout, "verified %d snapshots, %d blobs, %s: %d problems\n", st.Snapshots, st.Blobs, humanBytes(st.Bytes), len(st.Problems))
+				fmt.Fprintf(g.stdout, "verified %d snapshots, %d blobs, %s: %d problems\n", st.Snapshots, st.Blobs, bytesize.Format(st.Bytes), len(st.Problems))
 			}
 			if len(st.Problems) > 0 {
 				return problemsError{len(st.Problems)}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mirrord/mirrord/internal/bytesize"
 	"github.com/mirrord/mirrord/internal/snapshot"
 )
 
@@ -61,7 +62,7 @@ func newListCmd(g *globals) *cobra.Command {
 				for i, src := range s.Sources {
 					keys[i] = src.Kind + "/" + src.Name
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.Created.Format(time.RFC3339), strings.Join(keys, ","), humanBytes(s.Size), strings.Join(s.Channels, ","))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.Created.Format(time.RFC3339), strings.Join(keys, ","), bytesize.Format(s.Size), strings.Join(s.Channels, ","))
 			}
 			return tw.Flush()
 		},
@@ -96,7 +97,7 @@ func newShowCmd(g *globals) *cobra.Command {
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SOURCE\tFILES\tSIZE\tITEMS\tSYNCED\tUPSTREAM")
 			for _, s := range rec.Sources {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\n", s.Key(), s.Files, humanBytes(s.Size), s.NItems, s.Synced.Format(time.RFC3339), s.Upstream)
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\n", s.Key(), s.Files, bytesize.Format(s.Size), s.NItems, s.Synced.Format(time.RFC3339), s.Upstream)
 			}
 			return tw.Flush()
 		},
@@ -228,17 +229,4 @@ func newDeleteCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/mirrord/mirrord/internal/bytesize"
 )
 
 const (
@@ -103,7 +105,7 @@ func (t *barTask) bar(now time.Time) (name, meter, figures string) {
 	}
 	speed := ""
 	if fetched > 0 {
-		speed = "  " + humanBytes(t.rate) + "/s"
+		speed = "  " + bytesize.FormatFloat(t.rate) + "/s"
 	}
 	p := percent(done, total)
 	if p < 0 {
@@ -140,7 +142,7 @@ func (t *barTask) final(err error) string {
 	}
 	s := fmt.Sprintf("[done] %s  %s in %s", t.name, t.amount(), elapsed)
 	if f := t.fetched.Load(); f > 0 {
-		s += fmt.Sprintf(" (%s downloaded, %s/s)", humanBytes(float64(f)), humanBytes(rate(f, time.Since(t.start))))
+		s += fmt.Sprintf(" (%s downloaded, %s/s)", bytesize.FormatFloat(float64(f)), bytesize.FormatFloat(rate(f, time.Since(t.start))))
 	}
 	return s
 }

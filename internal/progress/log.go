@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/mirrord/mirrord/internal/bytesize"
 )
 
 const logInterval = 5 * time.Second
@@ -56,7 +58,7 @@ func (r *logReporter) report() {
 		fetched := t.fetched.Load()
 		attrs := append([]any{"task", t.name}, t.attrs()...)
 		if fetched > t.lastDone {
-			attrs = append(attrs, "rate", humanBytes(rate(fetched-t.lastDone, now.Sub(t.lastTime)))+"/s")
+			attrs = append(attrs, "rate", bytesize.FormatFloat(rate(fetched-t.lastDone, now.Sub(t.lastTime)))+"/s")
 		}
 		r.log.Info("task progress", attrs...)
 		t.lastDone, t.lastTime = fetched, now
@@ -76,7 +78,7 @@ func (t *logTask) Done(err error) {
 	attrs := append([]any{"task", t.name}, t.attrs()...)
 	attrs = append(attrs, "elapsed", elapsed.Round(time.Millisecond))
 	if f := t.fetched.Load(); f > 0 {
-		attrs = append(attrs, "downloaded", humanBytes(float64(f)), "rate", humanBytes(rate(f, elapsed))+"/s")
+		attrs = append(attrs, "downloaded", bytesize.FormatFloat(float64(f)), "rate", bytesize.FormatFloat(rate(f, elapsed))+"/s")
 	}
 	if err != nil {
 		// The error itself is reported once, by whoever ran the work.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/term"
+
+	"github.com/mirrord/mirrord/internal/bytesize"
 )
 
 // Reporter starts tasks. Implementations are safe for concurrent use.
@@ -47,7 +49,7 @@ func Items(noun string) Unit { return Unit(noun) }
 // format renders n in unit u.
 func (u Unit) format(n int64) string {
 	if u == Bytes {
-		return humanBytes(float64(n))
+		return bytesize.Format(n)
 	}
 	return fmt.Sprint(n)
 }
@@ -142,20 +144,6 @@ func rate(n int64, d time.Duration) float64 {
 		return 0
 	}
 	return float64(n) / d.Seconds()
-}
-
-// humanBytes formats n with binary units: "512 B", "1.5 MiB".
-func humanBytes(n float64) string {
-	const units = "KMGTPE"
-	if n < 1024 {
-		return fmt.Sprintf("%.0f B", n)
-	}
-	i := -1
-	for n >= 1024 && i < len(units)-1 {
-		n /= 1024
-		i++
-	}
-	return fmt.Sprintf("%.1f %ciB", n, units[i])
 }
 
 // ticker runs fn every interval while at least one task is active.

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/mirrord/mirrord/internal/bytesize"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while reporters write.
@@ -222,8 +224,8 @@ func TestDiscard(t *testing.T) {
 
 func TestHumanBytes(t *testing.T) {
 	for n, want := range map[float64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 5 << 30: "5.0 GiB"} {
-		if got := humanBytes(n); got != want {
-			t.Errorf("humanBytes(%v) = %q, want %q", n, got, want)
+		if got := bytesize.FormatFloat(n); got != want {
+			t.Errorf("FormatFloat(%v) = %q, want %q", n, got, want)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mirrord/mirrord/internal/bytesize"
 	"github.com/mirrord/mirrord/internal/snapshot"
 )
 
@@ -28,20 +29,6 @@ func fmtTime(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(timeLayout)
-}
-
-// humanSize formats n bytes like "1.5 MiB".
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return strconv.FormatInt(n, 10) + " B"
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return strconv.FormatFloat(float64(n)/float64(div), 'f', 1, 64) + " " + string("KMGTPE"[exp]) + "iB"
 }
 
 type dirEntry struct {
@@ -106,7 +93,7 @@ func (s *Server) listSnapshots(w http.ResponseWriter, r *http.Request) {
 	for i := len(recs) - 1; i >= 0; i-- {
 		rec := recs[i]
 		page.Entries = append(page.Entries, dirEntry{Name: rec.ID + "/", Href: href(rec.ID + "/"), Modified: fmtTime(rec.Created),
-			Size: humanSize(rec.Size()), Extra: v.channelsOf(rec.ID)})
+			Size: bytesize.Format(rec.Size()), Extra: v.channelsOf(rec.ID)})
 	}
 	s.render(w, r, "dir", page, hdrNoCache)
 }
@@ -138,7 +125,7 @@ func (s *Server) listSources(w http.ResponseWriter, r *http.Request, rec *snapsh
 			h = href(name)
 		}
 		page.Entries = append(page.Entries, dirEntry{Name: name, Href: h, Modified: fmtTime(src.Synced),
-			Size: humanSize(src.Size)})
+			Size: bytesize.Format(src.Size)})
 	}
 	if kind != "" && len(page.Entries) == 0 {
 		s.writeError(w, r, http.StatusNotFound, "snapshot "+rec.ID+" has no "+quote(kind)+" sources")
@@ -228,12 +215,12 @@ func (s *Server) serveIndex(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) indexSnap(_ context.Context, rec *snapshot.Record, v *view) indexSnap {
-	is := indexSnap{ID: rec.ID, Created: fmtTime(rec.Created), Size: humanSize(rec.Size()), Channels: v.channelsOf(rec.ID)}
+	is := indexSnap{ID: rec.ID, Created: fmtTime(rec.Created), Size: bytesize.Format(rec.Size()), Channels: v.channelsOf(rec.ID)}
 	for _, src := range rec.Sources {
 		is.Sources = append(is.Sources, indexSrc{
 			Key:   src.Key(),
 			Href:  "/snapshots/" + rec.ID + "/" + url.PathEscape(src.Kind) + "/" + url.PathEscape(src.Name) + "/",
-			Size:  humanSize(src.Size),
+			Size:  bytesize.Format(src.Size),
 			Files: src.Files,
 		})
 	}
