@@ -63,30 +63,16 @@ Consul KV, and with --write installs the files (under --root).`,
 }
 
 // clientRoot is the URL prefix (".../channels/C" or ".../snapshots/ID") the
-// clients should use.
+// clients should use, chosen by snapshot.Pick.
 func (a *app) clientRoot(cmd *cobra.Command, channel, snap string) (string, error) {
-	ctx := cmd.Context()
-	base := a.cfg.PublicURL
-	switch {
-	case snap != "":
-		if _, err := a.catalog.Get(ctx, snap); err != nil {
-			return "", err
-		}
-		return base + "/snapshots/" + snap, nil
-	case channel != "":
-		if _, err := a.catalog.Channel(ctx, channel); err != nil {
-			return "", err
-		}
-		return base + "/channels/" + channel, nil
-	}
-	if _, err := a.catalog.Channel(ctx, "production"); err == nil {
-		return base + "/channels/production", nil
-	}
-	rec, err := a.catalog.Latest(ctx)
+	t, err := snapshot.Pick(cmd.Context(), a.catalog.Targets(), channel, snap)
 	if err != nil {
-		return "", fmt.Errorf("no channel given and %w; run mirrord sync first", err)
+		return "", err
 	}
-	return base + "/snapshots/" + rec.ID, nil
+	if snap != "" {
+		if _, err := a.catalog.Get(cmd.Context(), snap); err != nil {
+			return "", err
+		}
+	}
+	return t.Prefix(a.cfg.PublicURL), nil
 }
-
-var _ = snapshot.ErrNotFound

@@ -72,34 +72,31 @@ func (a *app) consulClientConfig(ctx context.Context, w io.Writer, channel, snap
 	return writeClientFiles(ctx, w, root, base, header, snippets)
 }
 
-// consulPin picks the snapshot: the one given, the channel's pin in KV,
-// else production's, else the replica's latest. why says which.
+// consulPin picks the snapshot by snapshot.Pick, from Consul KV and the
+// replica's latest snapshot; why says which rule chose it.
 func (a *app) consulPin(ctx context.Context, inst consul.Instance, channel, snap string) (id, why string, err error) {
 	c := a.consulClient
-	switch {
-	case snap != "":
+	if snap != "" {
 		if err := checkRemoteSnapshot(ctx, inst.URL(), snap); err != nil {
 			return "", "", err
 		}
-		return snap, "snapshot given on the command line", nil
-	case channel != "":
-		id, err := c.Pin(ctx, channel)
-		if err != nil {
-			return "", "", err
-		}
-		return id, fmt.Sprintf("channel %s pinned in Consul KV %s", channel, c.ChannelKey(channel)), nil
 	}
-	id, err = c.Pin(ctx, "production")
-	if err == nil {
-		return id, "channel production pinned in Consul KV " + c.ChannelKey("production"), nil
-	}
-	if !errors.Is(err, snapshot.ErrNotFound) {
+	t, err := snapshot.Pick(ctx, snapshot.TargetSource{
+		Channel: c.Pin,
+		Latest: func(context.Context) (string, error) {
+			if id := inst.Meta["latest_snapshot"]; id != "" {
+				return id, nil
+			}
+			return "", fmt.Errorf("replica %s has no snapshot yet: %w", inst.ID, snapshot.ErrNotFound)
+		},
+	}, channel, snap)
+	if err != nil {
 		return "", "", err
 	}
-	if id := inst.Meta["latest_snapshot"]; id != "" {
-		return id, "no production channel: the latest snapshot", nil
+	if t.Channel != "" {
+		t.Why += " pinned in Consul KV " + c.ChannelKey(t.Channel)
 	}
-	return "", "", fmt.Errorf("no channel given, no production channel in Consul and replica %s has no snapshot yet: %w", inst.ID, snapshot.ErrNotFound)
+	return t.Snapshot, t.Why, nil
 }
 
 func checkRemoteSnapshot(ctx context.Context, base, id string) error {

@@ -214,3 +214,80 @@ func ChannelsOf(chans []*Channel, id string) []string {
 	}
 	return out
 }
+
+// DefaultChannel is the channel clients are pointed at when none is named.
+const DefaultChannel = "production"
+
+// Target is what a client-facing command points clients at.
+type Target struct {
+	Snapshot string // the snapshot served now
+	Channel  string // the channel it was reached through, or "" for a pinned snapshot
+	Why      string // which rule chose it, for messages
+}
+
+// TargetSource is where Pick looks: channel pointers and the latest
+// snapshot (the catalog, or a replica's Consul KV).
+type TargetSource struct {
+	// Channel returns the snapshot channel points at; the error wraps
+	// ErrNotFound when there is no such channel.
+	Channel func(ctx context.Context, channel string) (string, error)
+	// Latest returns the newest snapshot; ErrNotFound when there is none.
+	Latest func(ctx context.Context) (string, error)
+}
+
+// Pick applies the one rule every client-facing command uses: the snapshot
+// given, else the channel given, else DefaultChannel when it exists, else
+// the latest snapshot. It does not check that a given snapshot exists.
+func Pick(ctx context.Context, src TargetSource, channel, snap string) (Target, error) {
+	switch {
+	case snap != "":
+		return Target{Snapshot: snap, Why: "snapshot given on the command line"}, nil
+	case channel != "":
+		id, err := src.Channel(ctx, channel)
+		if err != nil {
+			return Target{}, err
+		}
+		return Target{Snapshot: id, Channel: channel, Why: "channel " + channel}, nil
+	}
+	id, err := src.Channel(ctx, DefaultChannel)
+	if err == nil {
+		return Target{Snapshot: id, Channel: DefaultChannel, Why: "channel " + DefaultChannel}, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return Target{}, err
+	}
+	id, err = src.Latest(ctx)
+	if err != nil {
+		return Target{}, fmt.Errorf("no channel given, no %s channel, and %w; run mirrord sync first", DefaultChannel, err)
+	}
+	return Target{Snapshot: id, Why: "no " + DefaultChannel + " channel: the latest snapshot"}, nil
+}
+
+// Targets is the catalog as a TargetSource.
+func (c *Catalog) Targets() TargetSource {
+	return TargetSource{
+		Channel: func(ctx context.Context, name string) (string, error) {
+			ch, err := c.Channel(ctx, name)
+			if err != nil {
+				return "", err
+			}
+			return ch.Snapshot, nil
+		},
+		Latest: func(ctx context.Context) (string, error) {
+			rec, err := c.Latest(ctx)
+			if err != nil {
+				return "", err
+			}
+			return rec.ID, nil
+		},
+	}
+}
+
+// Prefix is the URL path clients use for t under base:
+// base/channels/C or base/snapshots/ID.
+func (t Target) Prefix(base string) string {
+	if t.Channel != "" {
+		return base + "/channels/" + t.Channel
+	}
+	return base + "/snapshots/" + t.Snapshot
+}

@@ -329,3 +329,46 @@ func TestSourceRecordJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestPick: the snapshot given, else the channel given, else production
+// when it exists, else the latest.
+func TestPick(t *testing.T) {
+	ctx := context.Background()
+	chans := map[string]string{}
+	latest := ""
+	src := snapshot.TargetSource{
+		Channel: func(_ context.Context, c string) (string, error) {
+			if id, ok := chans[c]; ok {
+				return id, nil
+			}
+			return "", fmt.Errorf("channel %s: %w", c, snapshot.ErrNotFound)
+		},
+		Latest: func(context.Context) (string, error) {
+			if latest == "" {
+				return "", snapshot.ErrNotFound
+			}
+			return latest, nil
+		},
+	}
+	if _, err := snapshot.Pick(ctx, src, "", ""); !errors.Is(err, snapshot.ErrNotFound) || !strings.Contains(err.Error(), "run mirrord sync") {
+		t.Errorf("nothing at all: %v", err)
+	}
+	latest = "20260101T000000Z"
+	if tg, _ := snapshot.Pick(ctx, src, "", ""); tg.Snapshot != latest || tg.Channel != "" || tg.Prefix("http://m") != "http://m/snapshots/"+latest {
+		t.Errorf("latest: %+v", tg)
+	}
+	chans["production"] = "20250101T000000Z"
+	chans["staging"] = "20240101T000000Z"
+	if tg, _ := snapshot.Pick(ctx, src, "", ""); tg.Snapshot != "20250101T000000Z" || tg.Prefix("http://m") != "http://m/channels/production" {
+		t.Errorf("production: %+v", tg)
+	}
+	if tg, _ := snapshot.Pick(ctx, src, "staging", ""); tg.Snapshot != "20240101T000000Z" || tg.Channel != "staging" {
+		t.Errorf("staging: %+v", tg)
+	}
+	if _, err := snapshot.Pick(ctx, src, "nope", ""); !errors.Is(err, snapshot.ErrNotFound) {
+		t.Errorf("missing channel: %v", err)
+	}
+	if tg, _ := snapshot.Pick(ctx, src, "", "20230101T000000Z"); tg.Snapshot != "20230101T000000Z" || tg.Channel != "" {
+		t.Errorf("snapshot given: %+v", tg)
+	}
+}
