@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -10,9 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mirrord/mirrord/internal/bytesize"
-	"github.com/mirrord/mirrord/internal/snapshot"
-	"github.com/mirrord/mirrord/internal/source"
-	"github.com/mirrord/mirrord/internal/store"
 	"github.com/mirrord/mirrord/internal/syncer"
 )
 
@@ -31,22 +26,15 @@ the grace period also protects blobs written by a sync it cannot see.`,
 			if err != nil {
 				return err
 			}
-			unlock, err := a.catalog.Store().TryLock(cmd.Context(), snapshot.SyncLock)
-			if errors.Is(err, store.ErrLocked) {
-				return fmt.Errorf("%w: wait for it to finish and run gc again", syncer.ErrBusy)
-			}
+			srcs, err := a.sources(a.cfg)
 			if err != nil {
 				return err
 			}
-			defer unlock()
-			st, err := a.catalog.GC(cmd.Context(), grace, dryRun)
+			st, err := syncer.GC(cmd.Context(), syncer.GCOptions{
+				Catalog: a.catalog, Sources: srcs, StateDir: filepath.Join(a.cfg.DataDir, "state"), Grace: grace, DryRun: dryRun,
+			})
 			if err != nil {
 				return err
-			}
-			if !dryRun {
-				if err := a.collect(cmd.Context()); err != nil {
-					return err
-				}
 			}
 			if asJSON {
 				return writeJSON(g.stdout, st)
@@ -100,34 +88,4 @@ func newVerifyCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().IntVar(&workers, "workers", 4, "blobs hashed at once")
 	return cmd
-}
-
-// collect lets kinds with state outside the blob store (git) drop what no
-// remaining snapshot needs.
-func (a *app) collect(ctx context.Context) error {
-	srcs, err := a.sources(a.cfg)
-	if err != nil {
-		return err
-	}
-	recs, err := a.catalog.List(ctx)
-	if err != nil {
-		return err
-	}
-	for _, s := range srcs {
-		c, ok := s.(source.Collector)
-		if !ok {
-			continue
-		}
-		var live []*snapshot.SourceRecord
-		for _, r := range recs {
-			if sr, ok := r.Source(source.Key(s)); ok {
-				live = append(live, sr)
-			}
-		}
-		dir := filepath.Join(a.cfg.DataDir, "state", s.Kind(), s.Name())
-		if err := c.Collect(ctx, dir, live); err != nil {
-			return fmt.Errorf("gc %s: %w", source.Key(s), err)
-		}
-	}
-	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -215,7 +214,7 @@ func (s *Syncer) syncOne(ctx context.Context, src source.Source, prev *snapshot.
 	log := s.Log.With("source", key)
 	env := &source.Env{
 		Blobs: s.Catalog.Store().Blobs(), Fetch: s.Fetch, Catalog: s.Catalog, Prev: prev,
-		Progress: s.Progress, Log: log, StateDir: filepath.Join(s.StateDir, src.Kind(), src.Name()),
+		Progress: s.Progress, Log: log, StateDir: stateDir(s.StateDir, src),
 		Signer: s.Signer, PublicURL: s.PublicURL,
 	}
 	res, err := src.Sync(ctx, env)

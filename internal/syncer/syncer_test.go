@@ -175,3 +175,52 @@ func TestUnchangedWritesNoSnapshot(t *testing.T) {
 		t.Errorf("snapshots %v (added %s, changed %s); want a new one for the added source and for the change", ids, added.ID, changed.ID)
 	}
 }
+
+// collectingSource records what GC hands its Collector.
+type collectingSource struct {
+	memSource
+	dir  string
+	live int
+}
+
+func (c *collectingSource) Collect(_ context.Context, dir string, live []*snapshot.SourceRecord) error {
+	c.dir, c.live = dir, len(live)
+	return nil
+}
+
+// TestGC: gc refuses to run beside a sync, sweeps what no snapshot
+// references, and hands each Collector its state dir and live records.
+func TestGC(t *testing.T) {
+	ctx := context.Background()
+	src := &collectingSource{memSource: memSource{name: "c", files: map[string]string{"x": "1"}}}
+	s := newSyncer(t, src)
+	if _, err := s.Run(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	orphan, err := s.Catalog.Store().Blobs().Put(ctx, strings.NewReader("nobody's"), store.Expect{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := syncer.GCOptions{Catalog: s.Catalog, Sources: s.Sources, StateDir: s.StateDir}
+	unlock, err := s.Catalog.Store().TryLock(ctx, snapshot.SyncLock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := syncer.GC(ctx, opt); !errors.Is(err, syncer.ErrBusy) {
+		t.Errorf("gc beside a sync: %v, want ErrBusy", err)
+	}
+	unlock()
+	st, err := syncer.GC(ctx, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Deleted != 1 {
+		t.Errorf("gc deleted %d blobs, want the 1 orphan", st.Deleted)
+	}
+	if _, err := s.Catalog.Store().Blobs().Stat(ctx, orphan.Digest); !store.IsNotExist(err) {
+		t.Errorf("orphan still there: %v", err)
+	}
+	if src.dir != s.StateDir+"/file/c" || src.live != 1 {
+		t.Errorf("collector got dir %q and %d live records", src.dir, src.live)
+	}
+}
