@@ -3,6 +3,7 @@ package main
 import (
 	"path/filepath"
 
+	"github.com/mirrord/mirrord/internal/apt"
 	"github.com/mirrord/mirrord/internal/config"
 	"github.com/mirrord/mirrord/internal/gitcache"
 	"github.com/mirrord/mirrord/internal/server"
@@ -58,6 +59,7 @@ func dirOf(path string) string {
 // data_dir/state/git.
 func (a *app) kindServers() map[string]server.KindServer {
 	return map[string]server.KindServer{
+		apt.Kind: apt.Served{},
 		gitcache.Kind: gitcache.NewHandler(gitcache.HandlerOptions{
 			StateDir: filepath.Join(a.cfg.DataDir, "state", gitcache.Kind), Log: a.log,
 		}),

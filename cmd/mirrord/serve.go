@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -112,13 +111,7 @@ func (a *app) announce(ctx context.Context, addr string, writable bool) {
 	a.log.Info("serving", "listen", addr, "public_url", base, "write_api", writable)
 	a.log.Info("try", "ui", base+"/", "snapshots", base+"/snapshots/", "api", base+"/api/v1/snapshots", "key", base+"/keys/mirrord.asc", "metrics", base+"/metrics")
 	if rec, err := a.catalog.Latest(ctx); err == nil {
-		for _, s := range rec.Sources {
-			u := base + "/snapshots/" + rec.ID + "/" + s.Key() + "/"
-			if s.Kind == "git" {
-				u = "git clone " + strings.TrimSuffix(u, "/") + ".git"
-			}
-			a.log.Info("try", "source", s.Key(), "url", u)
-		}
+		a.log.Info("try", "latest", base+"/snapshots/"+rec.ID+"/", "sources", len(rec.Sources), "client_config", "mirrord client-config --snapshot "+rec.ID)
 	}
 	if chans, err := a.catalog.Channels(ctx); err == nil {
 		for _, ch := range chans {

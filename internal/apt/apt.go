@@ -80,7 +80,10 @@ func New(cfg config.AptSource, opt Options) (*Source, error) {
 }
 
 // Kind implements source.Source.
-func (s *Source) Kind() string { return "apt" }
+func (s *Source) Kind() string { return Kind }
+
+// Kind is the apt source kind's name.
+const Kind = "apt"
 
 // Name implements source.Source.
 func (s *Source) Name() string { return s.cfg.Name }

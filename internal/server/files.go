@@ -196,8 +196,8 @@ func (s *Server) serveIn(w http.ResponseWriter, r *http.Request, ri *recInfo, su
 		s.slashRedirect(w, r)
 		return
 	}
-	if kind == "apt" {
-		if d, ok := byHash(fpath); ok {
+	if pd, ok := s.opt.Kinds[kind].(PathDigester); ok {
+		if d, ok := pd.PathDigest(fpath); ok {
 			if info, err := s.blobs.Stat(ctx, d); err == nil {
 				s.serveBlob(w, r, d, info.Size, fpath, ri, immutable)
 				return
@@ -217,25 +217,6 @@ func hasKind(rec *snapshot.Record, kind string) bool {
 		}
 	}
 	return false
-}
-
-// byHash recognises ".../by-hash/SHA256/<64 lowercase hex>".
-func byHash(p string) (store.Digest, bool) {
-	const suffixLen = 1 + len("by-hash/SHA256/") + 64 // with the leading slash
-	var tail string
-	switch {
-	case len(p) == suffixLen-1:
-		tail = "/" + p
-	case len(p) > suffixLen && p[len(p)-suffixLen] == '/':
-		tail = p[len(p)-suffixLen:]
-	default:
-		return "", false
-	}
-	if !hasPrefix(tail, "/by-hash/SHA256/") {
-		return "", false
-	}
-	d, err := store.ParseDigest(tail[len("/by-hash/SHA256/"):])
-	return d, err == nil
 }
 
 // serveBlob serves blob d (size bytes) with ETag, Last-Modified, caching

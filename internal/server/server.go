@@ -64,6 +64,13 @@ type KindServer interface {
 	ServeSource(w http.ResponseWriter, r *http.Request, rec *snapshot.Record, name, rest string, immutable bool) bool
 }
 
+// PathDigester is an optional capability of a KindServer: paths that name
+// their content by digest (apt's by-hash/SHA256/<hex>) are answered from
+// the store when the tree lacks them.
+type PathDigester interface {
+	PathDigest(path string) (store.Digest, bool)
+}
+
 // Syncs starts syncs and reports their progress for the API.
 type Syncs interface {
 	// Start begins a sync of sources (all when empty) and returns its

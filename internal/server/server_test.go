@@ -25,6 +25,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mirrord/mirrord/internal/apt"
 	"github.com/mirrord/mirrord/internal/snapshot"
 	"github.com/mirrord/mirrord/internal/store"
 	"github.com/mirrord/mirrord/internal/store/fs"
@@ -124,7 +125,7 @@ func newFixture(tb testing.TB, mod func(*Options)) *fixture {
 		"name with space": []byte("spaced\n"),
 		"my dir/f.txt":    []byte("f\n"),
 	}
-	apt := map[string][]byte{
+	aptFiles := map[string][]byte{
 		"dists/bookworm/InRelease":                       []byte("Origin: test\n"),
 		"dists/bookworm/main/binary-amd64/Packages.xz":   randBytes(1000, 4),
 		"pool/main/h/hello/hello_1.0_amd64.deb":          randBytes(5000, 5),
@@ -135,7 +136,7 @@ func newFixture(tb testing.TB, mod func(*Options)) *fixture {
 	}
 	s1 := []snapshot.SourceRecord{
 		putSource(tb, st, "file", "images", images, nil),
-		putSource(tb, st, "apt", "debian", apt, []snapshot.Item{{Name: "hello", Version: "1.0"}, {Name: "gone", Version: "1"}}),
+		putSource(tb, st, "apt", "debian", aptFiles, []snapshot.Item{{Name: "hello", Version: "1.0"}, {Name: "gone", Version: "1"}}),
 	}
 	r1, err := f.cat.Commit(ctx, s1)
 	if err != nil {
@@ -149,7 +150,7 @@ func newFixture(tb testing.TB, mod func(*Options)) *fixture {
 	now = t2
 	s2 := []snapshot.SourceRecord{
 		putSource(tb, st, "file", "images", images2, nil),
-		putSource(tb, st, "apt", "debian", apt, []snapshot.Item{{Name: "hello", Version: "2.0"}, {Name: "new", Version: "1"}}),
+		putSource(tb, st, "apt", "debian", aptFiles, []snapshot.Item{{Name: "hello", Version: "2.0"}, {Name: "new", Version: "1"}}),
 	}
 	r2, err := f.cat.Commit(ctx, s2)
 	if err != nil {
@@ -160,7 +161,7 @@ func newFixture(tb testing.TB, mod func(*Options)) *fixture {
 	for k, v := range images2 {
 		f.files["file/images/"+k] = v
 	}
-	for k, v := range apt {
+	for k, v := range aptFiles {
 		f.files["apt/debian/"+k] = v
 	}
 	f.extra = []byte("by-hash only content\n")
@@ -176,6 +177,7 @@ func newFixture(tb testing.TB, mod func(*Options)) *fixture {
 		Token:     testToken,
 		Version:   "test",
 		OnChange:  func(context.Context) { f.changes.Add(1) },
+		Kinds:     map[string]KindServer{"apt": apt.Served{}},
 	}
 	if mod != nil {
 		mod(&opt)
@@ -629,9 +631,6 @@ func TestByHash(t *testing.T) {
 		if r := f.get(t, p); r.code != 404 {
 			t.Errorf("%s: %d, want 404", p, r.code)
 		}
-	}
-	if got, ok := byHash("by-hash/SHA256/" + string(d)); !ok || got != d {
-		t.Errorf("byHash at root: %v %v", got, ok)
 	}
 }
 
