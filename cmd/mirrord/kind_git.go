@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/mirrord/mirrord/internal/config"
@@ -25,7 +27,11 @@ func (a *app) gitSources() ([]source.Source, error) {
 		inline[r.Name] = true
 	}
 	cfgDir := dirOf(a.cfg.Path)
-	opt := gitcache.Options{Limiter: gitcache.NewLimiter(gitFetches)}
+	reposFile, err := a.reposFile()
+	if err != nil {
+		return nil, err
+	}
+	opt := gitcache.Options{Limiter: gitcache.NewLimiter(gitFetches), ReposYAML: reposFile}
 	var out []source.Source
 	for _, r := range repos {
 		base := dirOf(a.cfg.Git.ReposFile)
@@ -42,7 +48,24 @@ func (a *app) gitSources() ([]source.Source, error) {
 }
 
 func gitRepo(r config.GitRepo, base string) gitcache.Repo {
-	return gitcache.Repo{Name: r.Name, URL: r.URL, BaseDir: base, TokenFile: r.TokenFile, SSHKeyFile: r.SSHKeyFile}
+	return gitcache.Repo{Name: r.Name, URL: r.URL, BaseDir: base, TokenFile: r.TokenFile, SSHKeyFile: r.SSHKeyFile,
+		Ref: r.Ref, Dest: r.Dest, Origin: r.Origin()}
+}
+
+// reposFile is the repos.yaml the git sources come from: git.repos_file,
+// or the inline git.repos rendered as one; nil without git sources.
+func (a *app) reposFile() ([]byte, error) {
+	if f := a.cfg.Git.ReposFile; f != "" {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("reading repos file: %w", err)}
+		}
+		return data, nil
+	}
+	if len(a.cfg.Git.Repos) == 0 {
+		return nil, nil
+	}
+	return gitcache.InlineReposFile(filepath.Base(a.cfg.Path), a.cfg.Git.Repos)
 }
 
 func dirOf(path string) string {
@@ -60,6 +83,7 @@ func (a *app) kindServers() map[string]server.KindServer {
 	return map[string]server.KindServer{
 		gitcache.Kind: gitcache.NewHandler(gitcache.HandlerOptions{
 			StateDir: filepath.Join(a.cfg.DataDir, "state", gitcache.Kind), Log: a.log,
+			Catalog: a.catalog, PublicURL: a.cfg.PublicURL,
 		}),
 	}
 }

@@ -48,6 +48,10 @@ type HandlerOptions struct {
 	MaxUploads int
 	// NoPackCache disables caching full-clone responses.
 	NoPackCache bool
+	// Catalog and PublicURL serve .../git/repos.yaml (ReposFile); without
+	// a Catalog that path is a 404.
+	Catalog   *snapshot.Catalog
+	PublicURL string
 }
 
 // Handler serves snapshots' git repositories over read-only smart HTTP
@@ -101,6 +105,12 @@ type target struct {
 // for NAME with or without ".git"; anything else under NAME.git is a 404
 // (dumb HTTP), and under a plain NAME it falls back to tree serving.
 func (h *Handler) ServeSource(w http.ResponseWriter, r *http.Request, rec *snapshot.Record, name, rest string, immutable bool) bool {
+	if name == reposFilePath && rest == "" && h.opt.Catalog != nil {
+		if _, ok := rec.Source(Kind + "/" + name); !ok { // not a repository named "repos.yaml"
+			h.serveReposFile(w, r, rec, immutable)
+			return true
+		}
+	}
 	repoName, dotGit := strings.CutSuffix(name, ".git")
 	smart := rest == "info/refs" || rest == uploadPack || rest == receivePack
 	if !smart && !dotGit {
@@ -388,5 +398,39 @@ func copyFlushing(w http.ResponseWriter, src io.Reader, tee io.Writer) error {
 		if rerr != nil {
 			return rerr
 		}
+	}
+}
+
+// serveReposFile answers .../git/repos.yaml: the snapshot's repos.yaml with
+// sources on this mirror, under the request's /snapshots/ID or
+// /channels/C prefix.
+func (h *Handler) serveReposFile(w http.ResponseWriter, r *http.Request, rec *snapshot.Record, immutable bool) {
+	if !readMethod(w, r) {
+		return
+	}
+	prefix, ok := strings.CutSuffix(r.URL.Path, "/"+Kind+"/"+reposFilePath)
+	if !ok {
+		httpError(w, http.StatusNotFound, "no such file")
+		return
+	}
+	out, _, err := ReposFile(r.Context(), h.opt.Catalog, rec, h.opt.PublicURL+prefix)
+	if errors.Is(err, ErrNoReposFile) {
+		httpError(w, http.StatusNotFound, "%v", err)
+		return
+	}
+	if err != nil {
+		h.log.Error("serving repos.yaml", "snapshot", rec.ID, "err", err)
+		httpError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/yaml; charset=utf-8")
+	hdr.Set("Cache-Control", cacheNone)
+	if immutable {
+		hdr.Set("Cache-Control", cacheImmutable)
+	}
+	hdr.Set("Content-Length", fmt.Sprint(len(out)))
+	if r.Method != http.MethodHead {
+		w.Write(out)
 	}
 }

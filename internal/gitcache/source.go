@@ -54,6 +54,14 @@ type Repo struct {
 	BaseDir    string
 	TokenFile  string // HTTP(S): password for basic auth, read at each sync
 	SSHKeyFile string // ssh: private key file
+	// Ref is the branch, tag or full commit id clients check out; every
+	// snapshot must resolve it. "" means the upstream's HEAD.
+	Ref string
+	// Dest is where clients check the repository out ("" means Name).
+	Dest string
+	// Origin says where the repo is configured, for messages
+	// ("repos.yaml:12: repo "nova" (group "openstack")").
+	Origin string
 }
 
 // Options are shared by the git sources of one mirrord.
@@ -67,6 +75,11 @@ type Options struct {
 	// sync still works for http(s), ssh and git:// upstreams but skips
 	// the connectivity check.
 	Git string
+	// ReposYAML is the repos.yaml the sources come from (stacktira's
+	// format; see ReposFile). Every source stores it in its tree as
+	// repos.yaml, so a snapshot keeps the file it was made from and any
+	// replica can serve it rewritten to the mirror.
+	ReposYAML []byte
 }
 
 // Source mirrors one repository. It implements source.Source,

@@ -63,16 +63,32 @@ func (s *Source) sync(ctx context.Context, env *source.Env, task progress.Task) 
 		return nil, err
 	}
 	task.Add(1)
-	if ok, err := m.pinned(listed); err != nil {
+	commit := s.pinnedCommit()
+	want := listed.withCommit(commit)
+	if ok, err := m.pinned(want); err != nil {
 		return nil, err
 	} else if ok {
-		env.Log.Debug("refs already pinned, nothing to fetch", "refs", listed.Len(), "pin", listed.Pin(),
-			"unchanged", env.Prev != nil && env.Prev.Meta[metaPin] == listed.Pin())
+		env.Log.Debug("refs already pinned, nothing to fetch", "refs", want.Len(), "pin", want.Pin(),
+			"unchanged", env.Prev != nil && env.Prev.Meta[metaPin] == want.Pin())
 		task.Add(2)
-		return s.result(ctx, env, listed)
+		commit, err := s.resolve(m, want)
+		if err != nil {
+			return nil, err
+		}
+		return s.result(ctx, env, want, commit)
 	}
 	start := time.Now()
 	fetched, err := m.fetch(ctx, s.endpoint, auth, listed.Head)
+	if err != nil {
+		return nil, err
+	}
+	if commit != "" {
+		if err := m.ensureCommit(ctx, s.endpoint, auth, commit); err != nil {
+			return nil, fmt.Errorf("%s: ref %q: %w", s.repo.Origin, s.repo.Ref, err)
+		}
+		fetched = fetched.withCommit(commit)
+	}
+	resolved, err := s.resolve(m, fetched)
 	if err != nil {
 		return nil, err
 	}
@@ -90,23 +106,59 @@ func (s *Source) sync(ctx context.Context, env *source.Env, task progress.Task) 
 	}
 	task.Add(1)
 	env.Log.Info("fetched", "refs", fetched.Len(), "pin", fetched.Pin(), "took", time.Since(start).Round(time.Millisecond))
-	return s.result(ctx, env, fetched)
+	return s.result(ctx, env, fetched, resolved)
 }
 
-// result stores rs's manifest and returns the snapshot's view of rs.
-func (s *Source) result(ctx context.Context, env *source.Env, rs RefSet) (*source.Result, error) {
-	data := rs.Manifest()
-	info, err := env.Blobs.Put(ctx, bytes.NewReader(data), store.Expect{Digest: store.DigestOf(data), Size: int64(len(data))})
-	if err != nil {
-		return nil, fmt.Errorf("storing %s: %w", manifestPath, err)
+// resolve returns the commit the configured ref names in rs, or an error
+// naming the entry, where it is configured and the ref.
+func (s *Source) resolve(m *mirror, rs RefSet) (string, error) {
+	c, err := m.resolveRef(rs, s.repo.Ref)
+	if err != nil && s.repo.Origin != "" {
+		return "", fmt.Errorf("%s: %w", s.repo.Origin, err)
+	}
+	return c, err
+}
+
+// result stores rs's manifest (and the repos.yaml) and returns the
+// snapshot's view of rs, whose configured ref is commit.
+func (s *Source) result(ctx context.Context, env *source.Env, rs RefSet, commit string) (*source.Result, error) {
+	var entries []snapshot.Entry
+	for _, f := range []struct {
+		path string
+		data []byte
+	}{{manifestPath, rs.Manifest()}, {reposFilePath, s.opt.ReposYAML}} {
+		if f.data == nil {
+			continue
+		}
+		info, err := env.Blobs.Put(ctx, bytes.NewReader(f.data), store.Expect{Digest: store.DigestOf(f.data), Size: int64(len(f.data))})
+		if err != nil {
+			return nil, fmt.Errorf("storing %s: %w", f.path, err)
+		}
+		entries = append(entries, snapshot.Entry{Path: f.path, Digest: info.Digest, Size: info.Size})
 	}
 	return &source.Result{
 		Upstream: s.Upstream(),
-		Entries:  []snapshot.Entry{{Path: manifestPath, Digest: info.Digest, Size: info.Size}},
+		Entries:  entries,
 		Items:    rs.Items(),
 		Refs:     rs.Record(),
-		Meta:     map[string]string{metaPin: rs.Pin()},
+		Meta:     map[string]string{metaPin: rs.Pin(), metaDest: s.dest(), metaRef: s.ref(), metaCommit: commit},
 	}, nil
+}
+
+// dest is where clients check the repository out.
+func (s *Source) dest() string {
+	if s.repo.Dest != "" {
+		return s.repo.Dest
+	}
+	return s.repo.Name
+}
+
+// ref is the configured ref, HEAD when none is.
+func (s *Source) ref() string {
+	if s.repo.Ref != "" {
+		return s.repo.Ref
+	}
+	return headRef
 }
 
 // checkConnected verifies that every object reachable from rs's refs is in
