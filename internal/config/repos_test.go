@@ -41,6 +41,23 @@ func TestReposGolden(t *testing.T) {
 	}
 }
 
+func TestExampleRepos(t *testing.T) {
+	repos, err := LoadRepos("../../examples/repos.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := formatRepos(repos)
+	for _, want := range []string{
+		"keystone\tgroup=openstack\tline=16\turl=https://opendev.example/openstack/puppet-keystone\tdest=modules/keystone\tref=stable/2024.1\n",
+		"consul\tgroup=community\tline=21\turl=https://git.example.org/solarkennedy/puppet-consul\tdest=modules/consul\tref=07d691ff26108d44f2142e6a181e2f154dc921e9\n",
+		"apt\tgroup=puppetlabs\tline=38\turl=https://git.example.org/puppetlabs/puppetlabs-apt\tdest=modules/apt\tref=master\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("examples/repos.yaml: no line %q in\n%s", want, got)
+		}
+	}
+}
+
 func TestParseRepos(t *testing.T) {
 	tests := []struct {
 		name, data string

@@ -131,7 +131,9 @@ func checkRewrite(t *testing.T, data string, mirror func(string) (string, bool))
 	return string(out)
 }
 
-func mirrorURL(name string) string { return "http://mirror:8080/channels/production/git/" + name + ".git" }
+func mirrorURL(name string) string {
+	return "http://mirror:8080/channels/production/git/" + name + ".git"
+}
 
 func TestRewrite(t *testing.T) {
 	mirror := func(name string) (string, bool) { return mirrorURL(name), true }
