@@ -61,6 +61,9 @@ func (s *Source) collect(ctx context.Context, stateDir string, live []*snapshot.
 	if err != nil {
 		return err
 	}
+	if err := clearPresent(stateDir); err != nil { // pruned objects may have come from any pack
+		return err
+	}
 	return cleanPackCache(filepath.Join(stateDir, packCacheDir), keep)
 }
 

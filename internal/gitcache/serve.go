@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mirrord/mirrord/internal/snapshot"
 )
@@ -74,6 +75,8 @@ type Handler struct {
 
 	advMu sync.Mutex
 	adv   map[string][]byte // dir+"\x00"+pin → ref advertisement (immutable)
+
+	hydrating repoLocks
 }
 
 // NewHandler returns a handler for opt. A missing git binary is reported on
@@ -164,7 +167,7 @@ func httpError(w http.ResponseWriter, code int, format string, args ...any) {
 
 // resolve finds the bare repository and pin of src, answering the request
 // itself (and returning false) when they are unusable.
-func (h *Handler) resolve(w http.ResponseWriter, rec *snapshot.Record, src *snapshot.SourceRecord) (target, bool) {
+func (h *Handler) resolve(ctx context.Context, w http.ResponseWriter, rec *snapshot.Record, src *snapshot.SourceRecord) (target, bool) {
 	t := target{name: src.Name, dir: filepath.Join(h.opt.StateDir, src.Name, repoDirName), pin: src.Meta[metaPin]}
 	switch {
 	case h.gitErr != nil:
@@ -175,13 +178,48 @@ func (h *Handler) resolve(w http.ResponseWriter, rec *snapshot.Record, src *snap
 		httpError(w, http.StatusInternalServerError, "snapshot %s: git/%s has no valid pin in its record", rec.ID, src.Name)
 		return t, false
 	}
-	// A namespace's HEAD is a symbolic ref, never packed, written last.
-	if _, err := os.Stat(filepath.Join(t.dir, namespacePrefix(t.pin), "HEAD")); err != nil {
-		h.log.Error("git pin missing", "snapshot", rec.ID, "source", src.Key(), "dir", t.dir, "pin", t.pin, "err", err)
-		httpError(w, http.StatusInternalServerError, "snapshot %s: the refs of git/%s (pin %s) are missing from %s on this server; sync on this host or restore its state directory", rec.ID, src.Name, t.pin, t.dir)
+	if err := h.ensure(ctx, t, src); err != nil {
+		h.log.Error("git repository unavailable", "snapshot", rec.ID, "source", src.Key(), "dir", t.dir, "pin", t.pin, "err", err)
+		httpError(w, http.StatusInternalServerError, "snapshot %s: git/%s: %v", rec.ID, src.Name, err)
 		return t, false
 	}
 	return t, true
+}
+
+// ensure makes t's repository hold src's refs: already there (a
+// namespace's HEAD is a symbolic ref, never packed, written last), or
+// built from the snapshot's pack chain in the store on first request.
+func (h *Handler) ensure(ctx context.Context, t target, src *snapshot.SourceRecord) error {
+	head := filepath.Join(t.dir, namespacePrefix(t.pin), "HEAD")
+	if _, err := os.Stat(head); err == nil {
+		return nil
+	}
+	if h.opt.Catalog == nil {
+		return fmt.Errorf("the refs (pin %s) are missing from %s and this server has no store to build them from", t.pin, t.dir)
+	}
+	unlock := h.hydrating.lock(t.dir)
+	defer unlock()
+	if _, err := os.Stat(head); err == nil {
+		return nil // another request built it meanwhile
+	}
+	tree, err := h.opt.Catalog.Tree(ctx, src.Tree)
+	if err != nil {
+		return err
+	}
+	chain := chainOf(tree.Entries)
+	if len(chain) == 0 {
+		return fmt.Errorf("the snapshot keeps no packs (made before mirrord stored git objects in the store) and its refs (pin %s) are missing from %s; sync again", t.pin, t.dir)
+	}
+	m, err := openMirror(filepath.Dir(t.dir), h.git)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := m.hydrate(ctx, h.opt.Catalog.Store().Blobs(), RefSetOf(src.Refs), chain); err != nil {
+		return fmt.Errorf("building the repository from the store: %w", err)
+	}
+	h.log.Info("git repository built from the store", "source", src.Key(), "pin", t.pin, "packs", len(chain), "took", time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 func (h *Handler) infoRefs(w http.ResponseWriter, r *http.Request, rec *snapshot.Record, src *snapshot.SourceRecord, immutable bool) {
@@ -200,7 +238,7 @@ func (h *Handler) infoRefs(w http.ResponseWriter, r *http.Request, rec *snapshot
 		httpError(w, http.StatusForbidden, "unsupported service %q", svc)
 		return
 	}
-	t, ok := h.resolve(w, rec, src)
+	t, ok := h.resolve(r.Context(), w, rec, src)
 	if !ok {
 		return
 	}
@@ -282,7 +320,7 @@ func (h *Handler) uploadPack(w http.ResponseWriter, r *http.Request, rec *snapsh
 		httpError(w, http.StatusBadRequest, "reading the request: %v", err)
 		return
 	}
-	t, ok := h.resolve(w, rec, src)
+	t, ok := h.resolve(r.Context(), w, rec, src)
 	if !ok {
 		return
 	}

@@ -80,7 +80,14 @@ type Options struct {
 	// repos.yaml, so a snapshot keeps the file it was made from and any
 	// replica can serve it rewritten to the mirror.
 	ReposYAML []byte
+	// MaxPacks bounds a repository's pack chain in the store: a sync
+	// whose previous snapshot has that many packs writes one full pack
+	// instead of adding one. 0 means DefaultMaxPacks.
+	MaxPacks int
 }
+
+// DefaultMaxPacks is Options.MaxPacks when unset.
+const DefaultMaxPacks = 16
 
 // Source mirrors one repository. It implements source.Source,
 // source.ClientConfig and source.Collector.
@@ -101,6 +108,9 @@ func New(r Repo, opt Options) (*Source, error) {
 	}
 	if opt.Timeout <= 0 {
 		opt.Timeout = DefaultTimeout
+	}
+	if opt.MaxPacks <= 0 {
+		opt.MaxPacks = DefaultMaxPacks
 	}
 	return &Source{repo: r, endpoint: ep, opt: opt}, nil
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing/transport"
+
 	"github.com/mirrord/mirrord/internal/progress"
 	"github.com/mirrord/mirrord/internal/snapshot"
 	"github.com/mirrord/mirrord/internal/source"
@@ -49,8 +51,11 @@ func (s *Source) limitedSync(ctx context.Context, env *source.Env, task progress
 }
 
 func (s *Source) sync(ctx context.Context, env *source.Env, task progress.Task) (*source.Result, error) {
-	g, gitErr := findGit(s.opt.Git)
-	m, err := openMirror(env.StateDir, g)
+	g, err := findGit(s.opt.Git)
+	if err != nil {
+		return nil, fmt.Errorf("%w: git sources store their objects as packs made by C git", err)
+	}
+	m, prev, err := s.open(ctx, env, g)
 	if err != nil {
 		return nil, err
 	}
@@ -64,49 +69,76 @@ func (s *Source) sync(ctx context.Context, env *source.Env, task progress.Task) 
 	}
 	task.Add(1)
 	commit := s.pinnedCommit()
-	want := listed.withCommit(commit)
-	if ok, err := m.pinned(want); err != nil {
-		return nil, err
-	} else if ok {
-		env.Log.Debug("refs already pinned, nothing to fetch", "refs", want.Len(), "pin", want.Pin(),
-			"unchanged", env.Prev != nil && env.Prev.Meta[metaPin] == want.Pin())
-		task.Add(2)
-		commit, err := s.resolve(m, want)
-		if err != nil {
-			return nil, err
-		}
-		return s.result(ctx, env, want, commit)
-	}
-	start := time.Now()
-	fetched, err := m.fetch(ctx, s.endpoint, auth, listed.Head)
+	rs := listed.withCommit(commit)
+	pinned, err := m.pinned(rs)
 	if err != nil {
 		return nil, err
+	}
+	if pinned {
+		env.Log.Debug("refs already pinned, nothing to fetch", "refs", rs.Len(), "pin", rs.Pin(), "unchanged", prev.pin == rs.Pin())
+	} else if rs, err = s.fetch(ctx, env, m, auth, listed.Head, commit); err != nil {
+		return nil, err
+	}
+	task.Add(1)
+	resolved, err := s.resolve(m, rs)
+	if err != nil {
+		return nil, err
+	}
+	chain, err := m.packs(ctx, env.Blobs, rs, prev, s.opt.MaxPacks)
+	if err != nil {
+		return nil, err
+	}
+	if !pinned {
+		if err := m.pin(rs); err != nil {
+			return nil, err
+		}
+		if err := m.maintain(ctx); err != nil {
+			env.Log.Warn("repository maintenance failed; serving stays correct, only slower", "err", err)
+		}
+	}
+	task.Add(1)
+	return s.result(ctx, env, rs, resolved, chain)
+}
+
+// open opens the local repository and makes sure it holds the previous
+// snapshot (hydrating it from the store when the state dir was lost), so
+// the fetch and the new pack are incremental.
+func (s *Source) open(ctx context.Context, env *source.Env, g *gitCmd) (*mirror, previous, error) {
+	prev, err := loadPrevious(ctx, env)
+	if err != nil {
+		return nil, prev, err
+	}
+	m, err := openMirror(env.StateDir, g)
+	if err != nil {
+		return nil, prev, err
+	}
+	if len(prev.chain) > 0 {
+		if err := m.hydrate(ctx, env.Blobs, prev.rs, prev.chain); err != nil {
+			return nil, prev, fmt.Errorf("restoring the previous snapshot's objects: %w", err)
+		}
+	}
+	return m, prev, nil
+}
+
+// fetch brings the branches and tags (and a commit the ref names by id)
+// from upstream and checks they are complete.
+func (s *Source) fetch(ctx context.Context, env *source.Env, m *mirror, auth transport.AuthMethod, head, commit string) (RefSet, error) {
+	start := time.Now()
+	fetched, err := m.fetch(ctx, s.endpoint, auth, head)
+	if err != nil {
+		return RefSet{}, err
 	}
 	if commit != "" {
 		if err := m.ensureCommit(ctx, s.endpoint, auth, commit); err != nil {
-			return nil, fmt.Errorf("%s: ref %q: %w", s.repo.Origin, s.repo.Ref, err)
+			return RefSet{}, fmt.Errorf("%s: ref %q: %w", s.repo.Origin, s.repo.Ref, err)
 		}
 		fetched = fetched.withCommit(commit)
 	}
-	resolved, err := s.resolve(m, fetched)
-	if err != nil {
-		return nil, err
+	if err := m.checkConnected(ctx, fetched); err != nil {
+		return RefSet{}, err
 	}
-	task.Add(1)
-	if gitErr != nil {
-		env.Log.Warn("skipping the connectivity check of fetched objects", "err", gitErr)
-	} else if err := m.checkConnected(ctx, fetched); err != nil {
-		return nil, err
-	}
-	if err := m.pin(fetched); err != nil {
-		return nil, err
-	}
-	if err := m.maintain(ctx); err != nil {
-		env.Log.Warn("repository maintenance failed; serving stays correct, only slower", "err", err)
-	}
-	task.Add(1)
 	env.Log.Info("fetched", "refs", fetched.Len(), "pin", fetched.Pin(), "took", time.Since(start).Round(time.Millisecond))
-	return s.result(ctx, env, fetched, resolved)
+	return fetched, nil
 }
 
 // resolve returns the commit the configured ref names in rs, or an error
@@ -121,8 +153,8 @@ func (s *Source) resolve(m *mirror, rs RefSet) (string, error) {
 
 // result stores rs's manifest (and the repos.yaml) and returns the
 // snapshot's view of rs, whose configured ref is commit.
-func (s *Source) result(ctx context.Context, env *source.Env, rs RefSet, commit string) (*source.Result, error) {
-	var entries []snapshot.Entry
+func (s *Source) result(ctx context.Context, env *source.Env, rs RefSet, commit string, chain []pack) (*source.Result, error) {
+	entries := chainEntries(chain)
 	for _, f := range []struct {
 		path string
 		data []byte
@@ -138,7 +170,7 @@ func (s *Source) result(ctx context.Context, env *source.Env, rs RefSet, commit 
 	}
 	return &source.Result{
 		Upstream: s.Upstream(),
-		Entries:  entries,
+		Entries:  entries, // the syncer sorts them
 		Items:    rs.Items(),
 		Refs:     rs.Record(),
 		Meta:     map[string]string{metaPin: rs.Pin(), metaDest: s.dest(), metaRef: s.ref(), metaCommit: commit},
