@@ -457,3 +457,166 @@ func TestGitRefMissing(t *testing.T) {
 		})
 	}
 }
+
+// gitTree returns the tree of git/NAME in snapshot id: path → digest,
+// read from the store as any replica would.
+func (e *env) gitTree(id, name string) map[string]string {
+	e.t.Helper()
+	data, err := os.ReadFile(filepath.Join(e.dir, "data", "meta", "snapshots", id))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var rec struct {
+		Sources []struct{ Kind, Name, Tree string }
+	}
+	if err := json.Unmarshal(data, &rec); err != nil {
+		e.t.Fatal(err)
+	}
+	for _, s := range rec.Sources {
+		if s.Kind != "git" || s.Name != name {
+			continue
+		}
+		tree, err := os.ReadFile(e.blobPath(s.Tree))
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, line := range strings.Split(strings.TrimSpace(string(tree)), "\n") {
+			if f := strings.Fields(line); len(f) == 3 {
+				out[f[2]] = f[0]
+			}
+		}
+		return out
+	}
+	e.t.Fatalf("snapshot %s has no git/%s", id, name)
+	return nil
+}
+
+func (e *env) blobPath(digest string) string {
+	return filepath.Join(e.dir, "data", "blobs", "sha256", digest[:2], digest)
+}
+
+// packsOf returns the digests of the pack files (.pack, .idx, .bitmap) of a tree.
+func packsOf(tree map[string]string) map[string]string {
+	out := map[string]string{}
+	for p, d := range tree {
+		if strings.HasPrefix(p, "packs/") {
+			out[p] = d
+		}
+	}
+	return out
+}
+
+// TestGitStateIsACache: git objects are packs in the blob store. With
+// data_dir/state deleted on the very host that synced, the snapshot still
+// clones (git fsck clean), an incremental fetch receives only the new
+// objects, and the next sync adds a pack of what is new; verify covers the
+// packs and gc deletes the packs no snapshot needs.
+func TestGitStateIsACache(t *testing.T) {
+	t.Parallel()
+	forge := gittest.NewServer(t)
+	stdlib := forge.NewRepo(t, "puppetlabs/puppetlabs-stdlib.git")
+	gittest.Populate(t, stdlib, 500)
+	e := newEnv(t)
+	addr := freePort(t)
+	os.WriteFile(filepath.Join(e.dir, "repos.yaml"), []byte(fmt.Sprintf("puppetlabs:\n  stdlib:\n    source: %s\n", stdlib.URL)), 0o644)
+	e.writeConfig(fmt.Sprintf("data_dir: data\npublic_url: http://%s\ngit:\n  repos_file: repos.yaml\n", addr))
+	state := filepath.Join(e.dir, "data", "state")
+
+	id1 := e.sync()
+	rec1 := e.gitSource(id1, "stdlib")
+	packs1 := packsOf(e.gitTree(id1, "stdlib"))
+	if len(packs1) != 3 {
+		t.Fatalf("first snapshot's packs: %v, want one pack with its index and bitmap", packs1)
+	}
+	os.RemoveAll(state)
+	base := e.serve(addr)
+	url1 := base + "/snapshots/" + id1 + "/git/stdlib.git"
+	clone := filepath.Join(t.TempDir(), "clone")
+	gittest.Git(t, "", "clone", "--quiet", "--mirror", url1, clone)
+	gittest.Git(t, clone, "fsck", "--strict")
+	if got := lsRemoteRefs(t, url1); !maps.Equal(got, advertised(rec1.Refs)) {
+		t.Fatalf("ls-remote of a snapshot rebuilt from the store:\n%v\nwant\n%v", got, advertised(rec1.Refs))
+	}
+
+	gittest.Advance(t, stdlib, 100)
+	os.RemoveAll(state) // the next sync, too, starts from the store alone
+	id2 := e.sync()
+	rec2 := e.gitSource(id2, "stdlib")
+	packs2 := packsOf(e.gitTree(id2, "stdlib"))
+	for p, d := range packs1 {
+		if packs2[p] != d {
+			t.Errorf("second snapshot lacks the first one's %s: %v", p, packs2)
+		}
+	}
+	if len(packs2) != 5 {
+		t.Errorf("second snapshot's packs: %v, want the first pack plus one (.pack, .idx)", packs2)
+	}
+	os.RemoveAll(state)
+	url2 := base + "/snapshots/" + id2 + "/git/stdlib.git"
+	before := looseObjects(t, clone)
+	gittest.Git(t, clone, "-c", "fetch.unpackLimit=1000000", "-c", "transfer.unpackLimit=1000000",
+		"fetch", "--quiet", "--force", url2, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+	gittest.Git(t, clone, "fsck", "--strict")
+	received := looseObjects(t, clone) - before
+	revList := []string{"rev-list", "--objects"}
+	for ref, id := range rec2.Refs {
+		if ref != "HEAD" {
+			revList = append(revList, id)
+		}
+	}
+	revList = append(revList, "--not")
+	for ref, id := range rec1.Refs {
+		if ref != "HEAD" {
+			revList = append(revList, id)
+		}
+	}
+	if want := len(strings.Split(gittest.Git(t, stdlib.Dir, revList...), "\n")); received != want {
+		t.Errorf("incremental fetch from a rebuilt repository received %d objects, want exactly the %d new ones", received, want)
+	}
+
+	// A snapshot only one pack belongs to: gc deletes that pack once the
+	// snapshot is gone, and keeps the ones live snapshots name.
+	gittest.Import(t, stdlib.Dir, (&gittest.Stream{Files: 300}).Commits("refs/heads/main", "refs/heads/main^0", "", "three", 10).String())
+	id3 := e.sync()
+	var only3 []string
+	for p, d := range packsOf(e.gitTree(id3, "stdlib")) {
+		if _, ok := packs2[p]; !ok {
+			only3 = append(only3, d)
+		}
+	}
+	if len(only3) != 2 {
+		t.Fatalf("third snapshot adds %d pack files, want 2", len(only3))
+	}
+	if out := e.must("verify"); !strings.Contains(out, " 0 problems") {
+		t.Errorf("verify: %s", out)
+	}
+	e.must("snapshot", "delete", id3)
+	e.must("gc", "--grace", "0s")
+	for _, d := range only3 {
+		if _, err := os.Stat(e.blobPath(d)); err == nil {
+			t.Errorf("gc kept pack blob %s that only the deleted snapshot needed", d)
+		}
+	}
+	for p, d := range packs2 {
+		if _, err := os.Stat(e.blobPath(d)); err != nil {
+			t.Errorf("gc deleted %s of a live snapshot: %v", p, err)
+		}
+	}
+	// verify re-hashes pack blobs like any other.
+	victim := e.blobPath(packs2[func() string {
+		for p := range packs2 {
+			if strings.HasSuffix(p, ".pack") {
+				return p
+			}
+		}
+		return ""
+	}()])
+	os.Chmod(victim, 0o644)
+	data, _ := os.ReadFile(victim)
+	data[len(data)/2] ^= 0xff
+	os.WriteFile(victim, data, 0o644)
+	if r := e.run("verify"); r.code == 0 || !strings.Contains(r.stdout+r.stderr, "git/stdlib") {
+		t.Errorf("verify of a corrupted pack: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
