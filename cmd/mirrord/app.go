@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -103,7 +102,7 @@ func (a *app) syncer(prog progress.Reporter, onBytes func(int64)) (*syncer.Synce
 	return &syncer.Syncer{
 		Signer: key, PublicURL: a.cfg.PublicURL,
 		Catalog: a.catalog, Fetch: f, Progress: prog, Log: a.log,
-		StateDir: filepath.Join(a.cfg.DataDir, "state"), Sources: srcs,
+		Sources:     srcs,
 		Concurrency: a.cfg.Sync.Concurrency, Metrics: syncer.NewMetrics(a.reg),
 	}, nil
 }

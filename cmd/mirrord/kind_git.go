@@ -31,7 +31,7 @@ func (a *app) gitSources() ([]source.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	opt := gitcache.Options{Limiter: gitcache.NewLimiter(gitFetches), ReposYAML: reposFile}
+	opt := gitcache.Options{Limiter: gitcache.NewLimiter(gitFetches), ReposYAML: reposFile, CacheDir: a.gitCacheDir()}
 	var out []source.Source
 	for _, r := range repos {
 		base := dirOf(a.cfg.Git.ReposFile)
@@ -76,13 +76,17 @@ func dirOf(path string) string {
 	return filepath.Dir(abs)
 }
 
+// gitCacheDir holds the local bare repositories, a cache of the packs in
+// the store.
+func (a *app) gitCacheDir() string { return filepath.Join(a.cfg.DataDir, "state", gitcache.Kind) }
+
 // kindServers returns the handlers for kinds that are not plain file trees:
-// git smart HTTP, from the bare repositories the syncer keeps in
-// data_dir/state/git.
+// git smart HTTP, from bare repositories under data_dir/state/git built
+// from the store's packs.
 func (a *app) kindServers() map[string]server.KindServer {
 	return map[string]server.KindServer{
 		gitcache.Kind: gitcache.NewHandler(gitcache.HandlerOptions{
-			StateDir: filepath.Join(a.cfg.DataDir, "state", gitcache.Kind), Log: a.log,
+			CacheDir: a.gitCacheDir(), Log: a.log,
 			Catalog: a.catalog, PublicURL: a.cfg.PublicURL,
 		}),
 	}

@@ -1,16 +1,13 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mirrord/mirrord/internal/snapshot"
-	"github.com/mirrord/mirrord/internal/source"
 	"github.com/mirrord/mirrord/internal/store"
 	"github.com/mirrord/mirrord/internal/syncer"
 )
@@ -41,11 +38,6 @@ the grace period also protects blobs written by a sync it cannot see.`,
 			st, err := a.catalog.GC(cmd.Context(), grace, dryRun)
 			if err != nil {
 				return err
-			}
-			if !dryRun {
-				if err := a.collect(cmd.Context()); err != nil {
-					return err
-				}
 			}
 			if asJSON {
 				return writeJSON(g.stdout, st)
@@ -99,34 +91,4 @@ func newVerifyCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().IntVar(&workers, "workers", 4, "blobs hashed at once")
 	return cmd
-}
-
-// collect lets kinds with state outside the blob store (git) drop what no
-// remaining snapshot needs.
-func (a *app) collect(ctx context.Context) error {
-	srcs, err := a.sources()
-	if err != nil {
-		return err
-	}
-	recs, err := a.catalog.List(ctx)
-	if err != nil {
-		return err
-	}
-	for _, s := range srcs {
-		c, ok := s.(source.Collector)
-		if !ok {
-			continue
-		}
-		var live []*snapshot.SourceRecord
-		for _, r := range recs {
-			if sr, ok := r.Source(source.Key(s)); ok {
-				live = append(live, sr)
-			}
-		}
-		dir := filepath.Join(a.cfg.DataDir, "state", s.Kind(), s.Name())
-		if err := c.Collect(ctx, dir, live); err != nil {
-			return fmt.Errorf("gc %s: %w", source.Key(s), err)
-		}
-	}
-	return nil
 }

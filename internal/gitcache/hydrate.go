@@ -11,14 +11,13 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sync"
 
 	"github.com/mirrord/mirrord/internal/store"
 )
 
 // presentDir (in a source's state dir) holds one empty file per pack of the
 // store whose objects are in the local repository: placed there by
-// hydrate, or written from it by a sync. Collect, which prunes objects,
+// hydrate, or written from it by a sync. trim, which prunes objects,
 // empties it.
 const presentDir = "packs-present"
 
@@ -48,6 +47,11 @@ func (m *mirror) hydrate(ctx context.Context, blobs store.Blobs, rs RefSet, chai
 	if ok, err := m.pinned(rs); err != nil || ok {
 		return err
 	}
+	unlock, err := lockRepo(m.dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	for _, p := range chain {
 		if m.isPresent(p.name) {
 			continue
@@ -99,28 +103,6 @@ func placeBlob(ctx context.Context, blobs store.Blobs, d store.Digest, size int6
 }
 
 var errCorruptBlob = errors.New("the store returned other content than its digest names (run mirrord verify)")
-
-// repoLocks serialises hydration per repository within a process (other
-// processes may hydrate too: every step is idempotent).
-type repoLocks struct {
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex
-}
-
-func (l *repoLocks) lock(dir string) func() {
-	l.mu.Lock()
-	if l.locks == nil {
-		l.locks = map[string]*sync.Mutex{}
-	}
-	m := l.locks[dir]
-	if m == nil {
-		m = &sync.Mutex{}
-		l.locks[dir] = m
-	}
-	l.mu.Unlock()
-	m.Lock()
-	return m.Unlock
-}
 
 // clearPresent forgets which packs are present (after objects were pruned).
 func clearPresent(stateDir string) error {

@@ -22,11 +22,11 @@ func TestRefResolution(t *testing.T) {
 	blobs := newBlobs(t)
 	rev := func(r string) string { return gittest.Git(t, up.Dir, "rev-parse", r+"^{commit}") }
 	sync := func(ref string) (map[string]string, error) {
-		src, err := New(Repo{Name: "up", URL: up.URL, Ref: ref, Dest: "modules/up", Origin: `repos.yaml:7: repo "up" (group "g")`}, Options{ReposYAML: []byte("g:\n  up:\n")})
+		src, err := New(Repo{Name: "up", URL: up.URL, Ref: ref, Dest: "modules/up", Origin: `repos.yaml:7: repo "up" (group "g")`}, Options{ReposYAML: []byte("g:\n  up:\n"), CacheDir: filepath.Dir(state)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		env := &source.Env{Blobs: blobs, Progress: progress.Discard(), Log: testLogger(t), StateDir: state}
+		env := &source.Env{Blobs: blobs, Progress: progress.Discard(), Log: testLogger(t)}
 		res, err := src.Sync(context.Background(), env)
 		if err != nil {
 			return nil, err

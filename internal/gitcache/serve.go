@@ -38,9 +38,9 @@ const (
 
 // HandlerOptions configures a Handler.
 type HandlerOptions struct {
-	// StateDir is where git sources keep their state: StateDir/NAME/repo.git
-	// (the syncer's StateDir/git).
-	StateDir string
+	// CacheDir holds the local bare repositories, CacheDir/NAME/repo.git
+	// (Options.CacheDir); a missing one is built from the store.
+	CacheDir string
 	Git      string // C git binary; "" looks up "git" on $PATH
 	Log      *slog.Logger
 	// MaxUploads bounds concurrent upload-pack processes (each may use a
@@ -75,8 +75,6 @@ type Handler struct {
 
 	advMu sync.Mutex
 	adv   map[string][]byte // dir+"\x00"+pin → ref advertisement (immutable)
-
-	hydrating repoLocks
 }
 
 // NewHandler returns a handler for opt. A missing git binary is reported on
@@ -168,7 +166,7 @@ func httpError(w http.ResponseWriter, code int, format string, args ...any) {
 // resolve finds the bare repository and pin of src, answering the request
 // itself (and returning false) when they are unusable.
 func (h *Handler) resolve(ctx context.Context, w http.ResponseWriter, rec *snapshot.Record, src *snapshot.SourceRecord) (target, bool) {
-	t := target{name: src.Name, dir: filepath.Join(h.opt.StateDir, src.Name, repoDirName), pin: src.Meta[metaPin]}
+	t := target{name: src.Name, dir: filepath.Join(h.opt.CacheDir, src.Name, repoDirName), pin: src.Meta[metaPin]}
 	switch {
 	case h.gitErr != nil:
 		h.log.Error("cannot serve git", "err", h.gitErr)
@@ -196,11 +194,6 @@ func (h *Handler) ensure(ctx context.Context, t target, src *snapshot.SourceReco
 	}
 	if h.opt.Catalog == nil {
 		return fmt.Errorf("the refs (pin %s) are missing from %s and this server has no store to build them from", t.pin, t.dir)
-	}
-	unlock := h.hydrating.lock(t.dir)
-	defer unlock()
-	if _, err := os.Stat(head); err == nil {
-		return nil // another request built it meanwhile
 	}
 	tree, err := h.opt.Catalog.Tree(ctx, src.Tree)
 	if err != nil {

@@ -66,6 +66,10 @@ type Repo struct {
 
 // Options are shared by the git sources of one mirrord.
 type Options struct {
+	// CacheDir holds the local bare repositories, CacheDir/NAME
+	// (data_dir/state/git). It is a cache of the blob store: a lost one
+	// is rebuilt from the snapshots' packs.
+	CacheDir string
 	// Limiter bounds how many repositories fetch at once; nil: no bound
 	// beyond the syncer's own.
 	Limiter *Limiter
@@ -89,8 +93,8 @@ type Options struct {
 // DefaultMaxPacks is Options.MaxPacks when unset.
 const DefaultMaxPacks = 16
 
-// Source mirrors one repository. It implements source.Source,
-// source.ClientConfig and source.Collector.
+// Source mirrors one repository. It implements source.Source and
+// source.ClientConfig.
 type Source struct {
 	repo     Repo
 	endpoint string // what go-git fetches: URL with local paths made absolute
@@ -244,3 +248,6 @@ func gitConfigValue(v string) string {
 func escapeConfig(v string) string {
 	return strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v)
 }
+
+// dir is the source's directory in the cache.
+func (s *Source) dir() string { return filepath.Join(s.opt.CacheDir, s.repo.Name) }

@@ -37,12 +37,12 @@ func newStoreFixture(t *testing.T, maxPacks int) *storeFixture {
 		t.Fatal(err)
 	}
 	f := &storeFixture{t: t, up: up, cat: snapshot.New(st), state: filepath.Join(data, "state")}
-	src, err := New(Repo{Name: "up", URL: up.URL}, Options{MaxPacks: maxPacks, ReposYAML: []byte("g:\n  up:\n")})
+	src, err := New(Repo{Name: "up", URL: up.URL}, Options{MaxPacks: maxPacks, ReposYAML: []byte("g:\n  up:\n"), CacheDir: filepath.Join(f.state, Kind)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.sy = &syncer.Syncer{Catalog: f.cat, Progress: progress.Discard(), Log: testLogger(t), StateDir: f.state, Sources: []source.Source{src}}
-	h := NewHandler(HandlerOptions{StateDir: filepath.Join(f.state, Kind), Catalog: f.cat, PublicURL: "http://mirror.invalid", Log: testLogger(t)})
+	f.sy = &syncer.Syncer{Catalog: f.cat, Progress: progress.Discard(), Log: testLogger(t), Sources: []source.Source{src}}
+	h := NewHandler(HandlerOptions{CacheDir: filepath.Join(f.state, Kind), Catalog: f.cat, PublicURL: "http://mirror.invalid", Log: testLogger(t)})
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		parts := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/snapshots/"), "/", 4)
 		rec, err := f.cat.Get(r.Context(), parts[0])
@@ -95,10 +95,7 @@ func (f *storeFixture) dropState() {
 
 // newObjects counts the objects rec reaches that base does not, in the upstream.
 func (f *storeFixture) newObjects(rec, base *snapshot.Record) int {
-	args := []string{"rev-list", "--objects"}
-	for _, id := range RefSetOf(rec.Sources[0].Refs).tips() {
-		args = append(args, id)
-	}
+	args := append([]string{"rev-list", "--objects"}, RefSetOf(rec.Sources[0].Refs).tips()...)
 	args = append(args, "--not")
 	args = append(args, RefSetOf(base.Sources[0].Refs).tips()...)
 	out := gittest.Git(f.t, f.up.Dir, args...)
@@ -186,6 +183,21 @@ func TestStateIsACache(t *testing.T) {
 	rec5, _ := f.sync()
 	if rec5.Sources[0].Tree != rec4.Sources[0].Tree {
 		t.Errorf("an unchanged upstream changed the tree")
+	}
+	// The next sync trims the pins of deleted snapshots from the cache.
+	repo := filepath.Join(f.state, Kind, "up", repoDirName)
+	pin2 := rec2.Sources[0].Meta[metaPin]
+	if gittest.Git(t, repo, "for-each-ref", namespacePrefix(pin2)) == "" {
+		t.Fatalf("pin %s was not rebuilt in the cache", pin2)
+	}
+	for _, rec := range []*snapshot.Record{rec1, rec2} {
+		if err := f.cat.Delete(context.Background(), rec.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.sync()
+	if left := gittest.Git(t, repo, "for-each-ref", namespacePrefix(pin2)); left != "" {
+		t.Errorf("the pin of a deleted snapshot survived the next sync:\n%s", left)
 	}
 	f.dropState()
 	for _, rec := range []*snapshot.Record{rec3, rec4} {

@@ -51,6 +51,9 @@ func (s *Source) limitedSync(ctx context.Context, env *source.Env, task progress
 }
 
 func (s *Source) sync(ctx context.Context, env *source.Env, task progress.Task) (*source.Result, error) {
+	if s.opt.CacheDir == "" {
+		return nil, errors.New("no cache directory for the local repository (Options.CacheDir)")
+	}
 	g, err := findGit(s.opt.Git)
 	if err != nil {
 		return nil, fmt.Errorf("%w: git sources store their objects as packs made by C git", err)
@@ -96,6 +99,9 @@ func (s *Source) sync(ctx context.Context, env *source.Env, task progress.Task) 
 			env.Log.Warn("repository maintenance failed; serving stays correct, only slower", "err", err)
 		}
 	}
+	if err := s.trim(ctx, env.Catalog, m, rs.Pin()); err != nil {
+		env.Log.Warn("trimming the local repository failed; it only takes more space", "err", err)
+	}
 	task.Add(1)
 	return s.result(ctx, env, rs, resolved, chain)
 }
@@ -108,7 +114,7 @@ func (s *Source) open(ctx context.Context, env *source.Env, g *gitCmd) (*mirror,
 	if err != nil {
 		return nil, prev, err
 	}
-	m, err := openMirror(env.StateDir, g)
+	m, err := openMirror(s.dir(), g)
 	if err != nil {
 		return nil, prev, err
 	}
@@ -219,13 +225,15 @@ func (m *mirror) checkConnected(ctx context.Context, rs RefSet) error {
 // `gc --auto` repacks them (bitmap included) once packs pile up. Without C
 // git it does nothing.
 func (m *mirror) maintain(ctx context.Context) error {
-	if m.git == nil {
-		return nil
+	unlock, err := lockRepo(m.dir)
+	if err != nil {
+		return err
 	}
+	defer unlock()
 	args := []string{"--git-dir=" + m.dir, "-c", "gc.autoDetach=false", "gc", "--auto", "--quiet"}
 	if bitmaps, _ := filepath.Glob(filepath.Join(m.dir, "objects", "pack", "*.bitmap")); len(bitmaps) == 0 {
 		args = []string{"--git-dir=" + m.dir, "repack", "-a", "-d", "--write-bitmap-index", "--quiet"}
 	}
-	_, err := m.git.run(ctx, nil, nil, args...)
+	_, err = m.git.run(ctx, nil, nil, args...)
 	return err
 }

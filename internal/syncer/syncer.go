@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -36,7 +35,6 @@ type Syncer struct {
 	Fetch       *fetch.Fetcher
 	Progress    progress.Reporter
 	Log         *slog.Logger
-	StateDir    string // per-source state lives in StateDir/KIND/NAME
 	Sources     []source.Source
 	Concurrency int // sources synced at once; default 4
 	Metrics     *Metrics
@@ -197,7 +195,7 @@ func (s *Syncer) syncOne(ctx context.Context, src source.Source, prev *snapshot.
 	log := s.Log.With("source", key)
 	env := &source.Env{
 		Blobs: s.Catalog.Store().Blobs(), Fetch: s.Fetch, Catalog: s.Catalog, Prev: prev,
-		Progress: s.Progress, Log: log, StateDir: filepath.Join(s.StateDir, src.Kind(), src.Name()),
+		Progress: s.Progress, Log: log,
 		Signer: s.Signer, PublicURL: s.PublicURL,
 	}
 	res, err := src.Sync(ctx, env)

@@ -51,7 +51,7 @@ func newSyncer(t *testing.T, srcs ...source.Source) *syncer.Syncer {
 	}
 	return &syncer.Syncer{
 		Catalog: snapshot.New(st), Progress: progress.Discard(),
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), StateDir: t.TempDir(),
+		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Sources: srcs, Concurrency: 2,
 	}
 }

@@ -199,10 +199,12 @@ func TestGitMirror(t *testing.T) {
 		}
 	}
 
-	// snapshot delete + gc drop the old pin and what only it needed.
+	// snapshot delete + gc, then the next sync drop the old pin and what
+	// only it needed from the local repository (a cache of the store).
 	e.must("snapshot", "promote", id2, "production")
 	e.must("snapshot", "delete", id1)
 	e.must("gc", "--grace", "0s")
+	e.sync()
 	bare := filepath.Join(e.dir, "data", "state", "git", "stdlib", "repo.git")
 	if left := gittest.Git(t, bare, "for-each-ref", "refs/namespaces/"+rec1.Meta["pin"]+"/"); left != "" {
 		t.Errorf("pin %s of the deleted snapshot survived gc:\n%s", rec1.Meta["pin"], left)
