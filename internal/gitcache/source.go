@@ -1,16 +1,21 @@
 // Package gitcache is the "git" source kind: it mirrors git repositories with
-// go-git into one bare repository per source, pins every snapshot's ref set
-// inside it, collects what no snapshot needs, and serves snapshots over
-// read-only smart HTTP through C git's upload-pack.
+// go-git, stores each snapshot's objects in the blob store as a chain of
+// packs (see packs.go), and serves snapshots over read-only smart HTTP
+// through C git's upload-pack from a local bare repository that any host
+// builds from those packs.
 //
-// State layout, under the source's state dir (data_dir/state/git/NAME):
+// Cache layout, under the source's cache dir (data_dir/state/git/NAME),
+// all of it rebuilt from the store when lost:
 //
 //	repo.git/                          bare repository
-//	├── refs/heads/*, refs/tags/*      follow upstream (forced, pruned)
+//	├── refs/heads/*, refs/tags/*      follow upstream (forced, pruned; on the syncing host)
+//	├── refs/mirrord/commits/<id>      commits entries name by id
 //	└── refs/namespaces/<pin>/         one ref set a snapshot recorded
 //	    ├── HEAD                       symbolic, to refs/namespaces/<pin>/refs/heads/…
-//	    └── refs/heads/*, refs/tags/*
+//	    └── refs/heads/*, refs/tags/*, refs/mirrord/commits/*
+//	packs-present/pack-<sha1>          store packs whose objects repo.git holds
 //	packcache/<pin>-<key>              cached full-clone responses
+//	.lock                              flock: placing or pruning objects
 //
 // A pin is the digest of a ref set (RefSet.Pin), not a snapshot ID: a sync
 // cannot know its snapshot's ID, and snapshots with the same refs share one
@@ -75,9 +80,8 @@ type Options struct {
 	Limiter *Limiter
 	// Timeout bounds one repository's sync; 0 means DefaultTimeout.
 	Timeout time.Duration
-	// Git is the C git binary ("" looks up "git" on $PATH). Without it
-	// sync still works for http(s), ssh and git:// upstreams but skips
-	// the connectivity check.
+	// Git is the C git binary ("" looks up "git" on $PATH); sync and
+	// serving need it (packs, upload-pack).
 	Git string
 	// ReposYAML is the repos.yaml the sources come from (stacktira's
 	// format; see ReposFile). Every source stores it in its tree as
