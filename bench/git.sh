@@ -6,7 +6,9 @@
 # objects) is generated with git fast-import and served by both. Measured:
 # full clone wall time (`git clone --bare`; the first mirrord clone is
 # "cold", later ones may hit its full-clone pack cache), an incremental
-# fetch of 100 new commits into a clone of the old state, and the peak RSS
+# fetch of 100 new commits into a clone of the old state, a full clone from
+# a second mirrord that never synced (its data_dir is the store alone, so it
+# builds the repository from the store's packs first), and the peak RSS
 # of each server's process tree (the server and its git children) during
 # each phase. Prints medians of BENCH_GIT_RUNS runs and the ratios.
 set -euo pipefail
@@ -156,6 +158,26 @@ prep_fetch() { rm -rf "$OUT/fetch-$1"; cp -a "$OUT/clone-$1" "$OUT/fetch-$1"; }
 compare fetch "$M2" "$C" git -C "$OUT/fetch-@SIDE@" fetch -q @URL@ "+refs/heads/*:refs/heads/*"
 NEW=$(git -C "$OUT/fetch-cgit" rev-list --objects main --not main~100 | wc -l)
 
+# --- a host that never synced: a second mirrord whose data_dir holds only
+# the store (blobs/ and meta/, hard-linked), no state/. Each round deletes
+# its state/ first, so every clone of the newest snapshot (a chain of two
+# packs) starts by building the repository from the store's packs.
+D2=$OUT/data2
+mkdir -p "$D2"
+cp -al "$OUT/data/blobs" "$D2/blobs"
+cp -a "$OUT/data/meta" "$D2/meta"
+M2PORT=$(free_port)
+printf 'data_dir: data2\npublic_url: http://127.0.0.1:%s\n' "$M2PORT" > "$OUT/mirrord2.yaml"
+"$BIN" --config "$OUT/mirrord2.yaml" --log-level warn serve --listen 127.0.0.1:$M2PORT 2>"$OUT/serve2.log" &
+M2PID=$!
+trap 'kill $MPID $GPID $M2PID 2>/dev/null || true; touch "$OUT"/*.peak.stop 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$M2PORT/healthz" >/dev/null && break; sleep 0.1; done
+prep_cold() { [[ $1 == mirrord ]] && rm -rf "$D2/state"; rm -rf "$OUT/cold-$1"; }
+SYNCPID=$MPID MPID=$M2PID
+compare cold "http://127.0.0.1:$M2PORT/snapshots/$ID2/git/bench.git" "$C" git clone -q --bare @URL@ "$OUT/cold-@SIDE@"
+MPID=$SYNCPID
+git -C "$OUT/cold-mirrord" fsck --connectivity-only --no-progress 2>>"$OUT/errors.log" || echo "bench: the cold clone fails fsck" >&2
+
 # --- report
 med() { median < "$OUT/$1.ms"; }
 first() { head -1 "$OUT/$1.ms"; }
@@ -168,6 +190,7 @@ row() { printf '%-34s %12s %12s %8s %8s\n' "$1" "$2" "$3" "$4" "$5"; }
 row "full clone, first (cold) ms" "$(first clone-mirrord)" "$(first clone-cgit)" "$(ratio "$(first clone-mirrord)" "$(first clone-cgit)")" ""
 row "full clone, median ms" "$(med clone-mirrord)" "$(med clone-cgit)" "$(ratio "$(med clone-mirrord)" "$(med clone-cgit)")" "<=1.00x"
 row "full-clone response, server only ms" "$(med resp-mirrord)" "$(med resp-cgit)" "$(ratio "$(med resp-mirrord)" "$(med resp-cgit)")" ""
+row "full clone, never-synced host ms" "$(med cold-mirrord)" "$(med cold-cgit)" "$(ratio "$(med cold-mirrord)" "$(med cold-cgit)")" "<=1.50x"
 row "fetch of 100 commits ($NEW objects) ms" "$(med fetch-mirrord)" "$(med fetch-cgit)" "$(ratio "$(med fetch-mirrord)" "$(med fetch-cgit)")" "<=1.20x"
 row "peak RSS during clones (MiB)" "$(( $(rss clone-mirrord) / 1024 ))" "$(( $(rss clone-cgit) / 1024 ))" "$(ratio "$(rss clone-mirrord)" "$(rss clone-cgit)")" ""
 row "peak RSS, server-only response (MiB)" "$(( $(rss resp-mirrord) / 1024 ))" "$(( $(rss resp-cgit) / 1024 ))" "$(ratio "$(rss resp-mirrord)" "$(rss resp-cgit)")" ""
@@ -175,3 +198,4 @@ row "peak RSS during fetches (MiB)" "$(( $(rss fetch-mirrord) / 1024 ))" "$(( $(
 echo "all runs (ms): clone mirrord $(tr '\n' ' ' < "$OUT/clone-mirrord.ms")| C git $(tr '\n' ' ' < "$OUT/clone-cgit.ms")"
 echo "               response mirrord $(tr '\n' ' ' < "$OUT/resp-mirrord.ms")| C git $(tr '\n' ' ' < "$OUT/resp-cgit.ms")"
 echo "               fetch mirrord $(tr '\n' ' ' < "$OUT/fetch-mirrord.ms")| C git $(tr '\n' ' ' < "$OUT/fetch-cgit.ms")"
+echo "               never-synced clone mirrord $(tr '\n' ' ' < "$OUT/cold-mirrord.ms")| C git $(tr '\n' ' ' < "$OUT/cold-cgit.ms")"

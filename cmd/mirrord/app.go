@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -78,7 +77,8 @@ func (g *globals) open() (*app, error) {
 // in kind_KIND.go.
 func (a *app) sources(cfg *config.Config) ([]source.Source, error) {
 	var out []source.Source
-	for _, build := range []func(*config.Config) ([]source.Source, error){aptSources, yumSources, gitSources} {
+	git := func(cfg *config.Config) ([]source.Source, error) { return gitSources(cfg, a.gitCacheDir()) }
+	for _, build := range []func(*config.Config) ([]source.Source, error){aptSources, yumSources, git} {
 		srcs, err := build(cfg)
 		if err != nil {
 			return nil, err
@@ -135,7 +135,7 @@ func (a *app) syncerFor(cfg *config.Config, prog progress.Reporter, onBytes func
 	return &syncer.Syncer{
 		Signer: key, PublicURL: cfg.PublicURL,
 		Catalog: a.catalog, Fetch: f, Progress: prog, Log: a.log,
-		StateDir: filepath.Join(a.cfg.DataDir, "state"), Sources: srcs,
+		Sources:     srcs,
 		Concurrency: cfg.Sync.Concurrency, Metrics: a.metrics().sync,
 	}, nil
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/mirrord/mirrord/internal/apt"
@@ -15,8 +17,9 @@ const gitFetches = 4
 
 // gitSources builds the configured git sources: the inline git.repos and
 // those of git.repos_file. Relative local paths are resolved against the
-// directory of the file that names them.
-func gitSources(cfg *config.Config) ([]source.Source, error) {
+// directory of the file that names them. cacheDir holds the local bare
+// repositories (a cache of the packs in the store).
+func gitSources(cfg *config.Config, cacheDir string) ([]source.Source, error) {
 	repos, err := cfg.GitRepos()
 	if err != nil {
 		return nil, usageError{err}
@@ -26,7 +29,11 @@ func gitSources(cfg *config.Config) ([]source.Source, error) {
 		inline[r.Name] = true
 	}
 	cfgDir := dirOf(cfg.Path)
-	opt := gitcache.Options{Limiter: gitcache.NewLimiter(gitFetches)}
+	reposFile, err := reposFile(cfg)
+	if err != nil {
+		return nil, err
+	}
+	opt := gitcache.Options{Limiter: gitcache.NewLimiter(gitFetches), ReposYAML: reposFile, CacheDir: cacheDir}
 	var out []source.Source
 	for _, r := range repos {
 		base := dirOf(cfg.Git.ReposFile)
@@ -43,7 +50,24 @@ func gitSources(cfg *config.Config) ([]source.Source, error) {
 }
 
 func gitRepo(r config.GitRepo, base string) gitcache.Repo {
-	return gitcache.Repo{Name: r.Name, URL: r.URL, BaseDir: base, TokenFile: r.TokenFile, SSHKeyFile: r.SSHKeyFile}
+	return gitcache.Repo{Name: r.Name, URL: r.URL, BaseDir: base, TokenFile: r.TokenFile, SSHKeyFile: r.SSHKeyFile,
+		Ref: r.Ref, Dest: r.Dest, Origin: r.Origin()}
+}
+
+// reposFile is the repos.yaml the git sources come from: git.repos_file,
+// or the inline git.repos rendered as one; nil without git sources.
+func reposFile(cfg *config.Config) ([]byte, error) {
+	if f := cfg.Git.ReposFile; f != "" {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("reading repos file: %w", err)}
+		}
+		return data, nil
+	}
+	if len(cfg.Git.Repos) == 0 {
+		return nil, nil
+	}
+	return gitcache.InlineReposFile(filepath.Base(cfg.Path), cfg.Git.Repos)
 }
 
 func dirOf(path string) string {
@@ -54,14 +78,19 @@ func dirOf(path string) string {
 	return filepath.Dir(abs)
 }
 
+// gitCacheDir holds the local bare repositories, a cache of the packs in
+// the store.
+func (a *app) gitCacheDir() string { return filepath.Join(a.cfg.DataDir, "state", gitcache.Kind) }
+
 // kindServers returns the handlers for kinds that are not plain file trees:
-// git smart HTTP, from the bare repositories the syncer keeps in
-// data_dir/state/git.
+// git smart HTTP, from bare repositories under data_dir/state/git built
+// from the store's packs.
 func (a *app) kindServers() map[string]server.KindServer {
 	return map[string]server.KindServer{
 		apt.Kind: apt.Served{},
 		gitcache.Kind: gitcache.NewHandler(gitcache.HandlerOptions{
-			StateDir: filepath.Join(a.cfg.DataDir, "state", gitcache.Kind), Log: a.log,
+			CacheDir: a.gitCacheDir(), Log: a.log,
+			Catalog: a.catalog, PublicURL: a.cfg.PublicURL,
 		}),
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -26,13 +25,7 @@ the grace period also protects blobs written by a sync it cannot see.`,
 			if err != nil {
 				return err
 			}
-			srcs, err := a.sources(a.cfg)
-			if err != nil {
-				return err
-			}
-			st, err := syncer.GC(cmd.Context(), syncer.GCOptions{
-				Catalog: a.catalog, Sources: srcs, StateDir: filepath.Join(a.cfg.DataDir, "state"), Grace: grace, DryRun: dryRun,
-			})
+			st, err := syncer.GC(cmd.Context(), a.catalog, grace, dryRun)
 			if err != nil {
 				return err
 			}

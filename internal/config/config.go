@@ -97,6 +97,25 @@ type GitRepo struct {
 	Ref        string `yaml:"ref"`
 	TokenFile  string `yaml:"token_file"`
 	SSHKeyFile string `yaml:"ssh_key_file"`
+
+	// Where the repo is defined: the file, the line of its entry (of its
+	// git.repos item when inline) and, in a repos.yaml, its group.
+	File  string `yaml:"-"`
+	Line  int    `yaml:"-"`
+	Group string `yaml:"-"`
+}
+
+// Origin names where r is defined, for messages: "repos.yaml:12: repo
+// "nova" (group "openstack")".
+func (r GitRepo) Origin() string {
+	at := r.File
+	if r.Line > 0 {
+		at = fmt.Sprintf("%s:%d", r.File, r.Line)
+	}
+	if r.Group == "" {
+		return fmt.Sprintf("%s: repo %q", at, r.Name)
+	}
+	return fmt.Sprintf("%s: repo %q (group %q)", at, r.Name, r.Group)
 }
 
 // FileSource mirrors a fixed set of files pinned by checksum.

@@ -63,6 +63,7 @@ func TestLoadFull(t *testing.T) {
 				Ref:        "v1.2.0",
 				TokenFile:  filepath.Join(dir, "secrets/gh-token"),
 				SSHKeyFile: "/etc/mirrord/id_ed25519",
+				File:       "testdata/mirrord.yaml",
 			}},
 		},
 		File: []FileSource{{

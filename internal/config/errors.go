@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/mirrord/mirrord/internal/reposyaml"
 )
 
 // Error is one problem found in a configuration file. Load, Parse, LoadRepos
@@ -100,93 +102,27 @@ func parseYAML(file string, data []byte) (*yaml.Node, error) {
 type pair struct{ key, val *yaml.Node }
 
 // pairs returns the key/value pairs of mapping n with YAML merge keys ("<<")
-// expanded: explicit keys come first (duplicates kept, so callers can report
-// them), then merged keys not already present, earlier merge sources winning.
+// expanded, the way repos.yaml is read (reposyaml.Pairs): explicit keys
+// first (duplicates kept, so callers can report them), then merged keys not
+// already present, earlier merge sources winning.
 func (l *errList) pairs(n *yaml.Node, path string) []pair {
-	var out, merged []pair
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if k.ShortTag() == "!!merge" {
-			merged = append(merged, l.mergeSources(v, path)...)
-			continue
-		}
-		out = append(out, pair{k, v})
+	ps, probs := reposyaml.Pairs(n)
+	for _, p := range probs {
+		l.add(p.Line, path, "%s: %s", where(path), p.Msg)
 	}
-	have := make(map[string]bool, len(out))
-	for _, p := range out {
-		have[p.key.Value] = true
-	}
-	for _, p := range merged {
-		if !have[p.key.Value] {
-			have[p.key.Value] = true
-			out = append(out, p)
-		}
+	out := make([]pair, len(ps))
+	for i, p := range ps {
+		out[i] = pair{p.Key, p.Value}
 	}
 	return out
 }
 
-func (l *errList) mergeSources(v *yaml.Node, path string) []pair {
-	v = deref(v)
-	switch v.Kind {
-	case yaml.MappingNode:
-		return l.pairs(v, path)
-	case yaml.SequenceNode:
-		var out []pair
-		for _, item := range v.Content {
-			if item = deref(item); item.Kind != yaml.MappingNode {
-				l.add(item.Line, path, "%s: << expects a mapping or a sequence of mappings, got %s", where(path), describe(item))
-				continue
-			}
-			out = append(out, l.pairs(item, path)...)
-		}
-		return out
-	}
-	l.add(v.Line, path, "%s: << expects a mapping or a sequence of mappings, got %s", where(path), describe(v))
-	return nil
-}
+func deref(n *yaml.Node) *yaml.Node { return reposyaml.Deref(n) }
 
-// deref follows alias nodes to the anchored node.
-func deref(n *yaml.Node) *yaml.Node {
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	return n
-}
-
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
-}
+func isNull(n *yaml.Node) bool { return reposyaml.IsNull(n) }
 
 // describe names what a node is, for "expected X, got Y" messages.
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a sequence"
-	case yaml.ScalarNode:
-		return describeScalar(n)
-	}
-	return "an unsupported node"
-}
-
-func describeScalar(n *yaml.Node) string {
-	kind := map[string]string{
-		"!!str":       "a string",
-		"!!int":       "an integer",
-		"!!float":     "a number",
-		"!!bool":      "a boolean",
-		"!!timestamp": "a timestamp",
-		"!!binary":    "binary data",
-	}[n.ShortTag()]
-	if n.ShortTag() == "!!null" {
-		return "null"
-	}
-	if kind == "" {
-		kind = "a " + n.ShortTag() + " value"
-	}
-	return fmt.Sprintf("%s (%s)", kind, strconv.Quote(n.Value))
-}
+func describe(n *yaml.Node) string { return reposyaml.Describe(n) }
 
 // where names a key path for messages; the root is "top level".
 func where(path string) string {

@@ -6,23 +6,26 @@ import (
 	"slices"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"github.com/mirrord/mirrord/internal/reposyaml"
 )
 
-// A repos.yaml file (stacktira style) groups git repositories:
+// A repos.yaml file is stacktira's list of git repositories (see package
+// reposyaml for the format and its walker):
 //
-//	github: https://github.com            # top-level scalar keys are variables
-//	repos:
-//	  puppetlabs:                         # group
-//	    author: puppetlabs                # group variables
-//	    source: "%{github}/%{author}/puppetlabs-%{name}"
-//	    repos:
-//	      stdlib: {}                      # entry; the key is the repo name
-//	      apt: {ref: 9.1.0}               # entry variables override the group's
+//	destdir: 'modules/'            # top level: a scalar value is a variable
+//	git_protocol: https
+//	openstack:                     # top level: a mapping value is a group
+//	  author: openstack            # in a group: a scalar value is a group variable
+//	  nova:                        # in a group: a mapping (or empty) value is an entry
+//	    source: "%{git_protocol}://git.example.org/%{author}/puppet-nova"
+//	    dest: "%{destdir}nova"
+//	    ref: stable/2024.1
 //
 // Every value may use %{var}, looked up entry > group > top level, with the
 // built-ins %{name} (entry key) and %{group} (group key). source, dest and ref
-// are ordinary variables that become the repo's URL, Dest and Ref.
+// are ordinary variables that become the repo's URL, Dest and Ref; a group
+// or the top level may set them for all its entries (a source template
+// such as "https://h/%{author}/puppet-%{name}").
 
 // LoadRepos reads and resolves a repos.yaml file.
 func LoadRepos(path string) ([]GitRepo, error) {
@@ -33,15 +36,26 @@ func LoadRepos(path string) ([]GitRepo, error) {
 	return ParseRepos(path, data)
 }
 
-// ParseRepos is LoadRepos from bytes; name is used in messages. The result is
-// sorted by Name.
+// ParseRepos is LoadRepos from bytes; name is used in messages and as each
+// repo's File. The result is sorted by Name.
 func ParseRepos(name string, data []byte) ([]GitRepo, error) {
 	root, err := parseYAML(name, data)
 	if err != nil || root == nil {
 		return nil, err
 	}
+	f := reposyaml.Walk(root)
 	p := &reposParser{errList: errList{file: name}, seen: map[string]repoRef{}}
-	p.root(root)
+	for _, pr := range f.Problems {
+		p.add(pr.Line, pr.Path, "%s", pr.Msg)
+	}
+	top := varsOf(f.Vars)
+	for _, g := range f.Groups {
+		gvars := varsOf(g.Vars)
+		for _, e := range g.Entries {
+			r := &resolver{name: e.Name, group: g.Name, line: e.Key.Line, layers: []vars{varsOf(e.Vars), gvars, top}}
+			p.entry(r, g.Name+"."+e.Name)
+		}
+	}
 	if err := p.err(); err != nil {
 		return nil, err
 	}
@@ -57,6 +71,14 @@ type varDef struct {
 
 type vars map[string]varDef
 
+func varsOf(vs []reposyaml.Var) vars {
+	out := make(vars, len(vs))
+	for _, v := range vs {
+		out[v.Name] = varDef{value: v.Text(), line: v.Key.Line}
+	}
+	return out
+}
+
 // repoRef remembers where a repo name was first defined.
 type repoRef struct {
 	group string
@@ -65,91 +87,8 @@ type repoRef struct {
 
 type reposParser struct {
 	errList
-	top  vars
 	seen map[string]repoRef
 	out  []GitRepo
-}
-
-func (p *reposParser) root(n *yaml.Node) {
-	top, groups := p.section(n, "", true)
-	p.top = top
-	if groups == nil || isNull(groups) {
-		return
-	}
-	if groups.Kind != yaml.MappingNode {
-		p.add(groups.Line, "repos", "repos: expected a mapping of groups, got %s", describe(groups))
-		return
-	}
-	for _, kv := range p.uniquePairs(groups, "repos") {
-		p.group(kv.key.Value, kv.val)
-	}
-}
-
-func (p *reposParser) group(name string, n *yaml.Node) {
-	path := "repos." + name
-	gvars, entries := p.section(n, path, true)
-	if entries == nil || isNull(entries) {
-		return
-	}
-	if entries.Kind != yaml.MappingNode {
-		p.add(entries.Line, path+".repos", "%s.repos: expected a mapping of repos, got %s", path, describe(entries))
-		return
-	}
-	for _, kv := range p.uniquePairs(entries, path+".repos") {
-		evars, _ := p.section(kv.val, path+".repos."+kv.key.Value, false)
-		r := &resolver{name: kv.key.Value, group: name, line: kv.key.Line, layers: []vars{evars, gvars, p.top}}
-		p.entry(r, path+".repos."+kv.key.Value)
-	}
-}
-
-// uniquePairs returns the pairs of mapping n, reporting duplicate or
-// non-string keys.
-func (p *reposParser) uniquePairs(n *yaml.Node, path string) []pair {
-	var out []pair
-	seen := map[string]int{}
-	for _, kv := range p.pairs(n, path) {
-		k := kv.key.Value
-		switch {
-		case kv.key.Kind != yaml.ScalarNode:
-			p.add(kv.key.Line, path, "%s: keys must be strings, got %s", path, describe(kv.key))
-		case seen[k] > 0:
-			p.add(kv.key.Line, joinPath(path, k), "duplicate key %q in %s (first at line %d)", k, where(path), seen[k])
-		default:
-			seen[k] = kv.key.Line
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
-// section reads a mapping of scalar variables; when withRepos is set, a
-// "repos" key is returned separately instead of being a variable.
-func (p *reposParser) section(n *yaml.Node, path string, withRepos bool) (vars, *yaml.Node) {
-	vs := vars{}
-	if n = deref(n); isNull(n) {
-		return vs, nil
-	}
-	if n.Kind != yaml.MappingNode {
-		p.add(n.Line, path, "%s: expected a mapping, got %s", where(path), describe(n))
-		return vs, nil
-	}
-	var repos *yaml.Node
-	for _, kv := range p.uniquePairs(n, path) {
-		k, val := kv.key.Value, deref(kv.val)
-		switch {
-		case k == "repos" && withRepos:
-			repos = val
-		case k == "name" || k == "group":
-			p.add(kv.key.Line, joinPath(path, k), "%s: %q is a built-in variable and cannot be set", where(path), k)
-		case val.Kind != yaml.ScalarNode:
-			p.add(kv.key.Line, joinPath(path, k), "%s: variable %q: expected a scalar, got %s", where(path), k, describe(val))
-		case isNull(val):
-			vs[k] = varDef{line: kv.key.Line}
-		default:
-			vs[k] = varDef{value: val.Value, line: kv.key.Line}
-		}
-	}
-	return vs, repos
 }
 
 func (p *reposParser) entry(r *resolver, path string) {
@@ -158,7 +97,7 @@ func (p *reposParser) entry(r *resolver, path string) {
 		return
 	}
 	if prev, dup := p.seen[r.name]; dup {
-		p.add(r.line, path, "%s: duplicate repo name, already defined in group %q at line %d", r, prev.group, prev.line)
+		p.add(r.line, path, "%s: duplicate repo name, already defined in group %q at line %d (entry names are clone URLs on the mirror, so they are unique across groups)", r, prev.group, prev.line)
 		return
 	}
 	p.seen[r.name] = repoRef{group: r.group, line: r.line}
@@ -171,6 +110,7 @@ func (p *reposParser) entry(r *resolver, path string) {
 		p.errs = append(p.errs, &Error{File: p.file, Line: err.line, Path: path, Msg: fmt.Sprintf("%s: %s", r, err.msg)})
 		return
 	}
+	repo.Group, repo.File, repo.Line = r.group, p.file, r.line
 	p.out = append(p.out, repo)
 }
 

@@ -283,6 +283,7 @@ func (v *validator) git(g *GitConfig) {
 		}
 		r.TokenFile = v.resolve(r.TokenFile)
 		r.SSHKeyFile = v.resolve(r.SSHKeyFile)
+		r.File = v.file
 	}
 }
 

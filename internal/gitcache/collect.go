@@ -4,64 +4,66 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
-	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/mirrord/mirrord/internal/snapshot"
 )
 
-// Collect implements source.Collector. live holds this source's record from
-// every snapshot that still exists; every namespace whose pin none of them
-// names is deleted, then git reclaims the objects nothing references any
-// more (C git `gc --prune=now` when installed, else go-git's prune and
-// repack). The top-level refs (upstream's latest state) stay: they are the
-// next fetch's base. It must not run beside a sync of the same store (gc
-// holds the sync lock); serving beside it is safe.
-func (s *Source) Collect(ctx context.Context, stateDir string, live []*snapshot.SourceRecord) error {
-	if err := s.collect(ctx, stateDir, live); err != nil {
-		return fmt.Errorf("git/%s: collecting %s: %w", s.repo.Name, stateDir, err)
-	}
-	return nil
-}
-
-func (s *Source) collect(ctx context.Context, stateDir string, live []*snapshot.SourceRecord) error {
-	keep := map[string]bool{}
-	for _, r := range live {
-		pin := r.Meta[metaPin]
-		if !validPin(pin) {
-			return fmt.Errorf("a snapshot record of %s has no valid pin (%q); refusing to delete anything", r.Key(), pin)
-		}
-		keep[pin] = true
-	}
-	if _, err := os.Stat(filepath.Join(stateDir, repoDirName)); errors.Is(err, fs.ErrNotExist) {
+// trim drops from the local repository the pins of snapshots that no
+// longer exist (keep, the pin being synced, stays), then lets git reclaim
+// the objects only they needed. The store is not touched: gc's mark and
+// sweep deletes packs no snapshot names. It runs at the end of each sync
+// and does nothing unless some pin is dead, so a deleted snapshot costs
+// one `git gc` on the next sync. The top-level refs (upstream's latest
+// state) stay: they are the next fetch's base.
+func (s *Source) trim(ctx context.Context, cat *snapshot.Catalog, m *mirror, keep string) error {
+	if cat == nil {
 		return nil
 	}
-	g, gitErr := findGit(s.opt.Git)
-	if gitErr != nil {
-		g = nil
-	}
-	m, err := openMirror(stateDir, g)
+	live := map[string]bool{keep: true}
+	recs, err := cat.List(ctx)
 	if err != nil {
 		return err
 	}
-	dead, err := m.deadRefs(keep)
+	for _, r := range recs {
+		sr, ok := r.Source(Kind + "/" + s.repo.Name)
+		if !ok {
+			continue
+		}
+		pin := sr.Meta[metaPin]
+		if !validPin(pin) {
+			return fmt.Errorf("snapshot %s: %s has no valid pin (%q); not trimming the local repository", r.ID, sr.Key(), pin)
+		}
+		live[pin] = true
+	}
+	return m.dropPins(ctx, live)
+}
+
+// dropPins deletes the namespaces of pins not in live and the objects only
+// they needed; with none to delete it does nothing.
+func (m *mirror) dropPins(ctx context.Context, live map[string]bool) error {
+	dead, err := m.deadRefs(live)
+	if err != nil || len(dead) == 0 {
+		return err
+	}
+	unlock, err := lockRepo(m.dir)
 	if err != nil {
 		return err
 	}
-	if g != nil {
-		err = m.collectGit(ctx, dead)
-	} else {
-		err = m.collectGoGit(dead)
-	}
-	if err != nil {
+	defer unlock()
+	if err := m.collectGit(ctx, dead); err != nil {
 		return err
 	}
-	return cleanPackCache(filepath.Join(stateDir, packCacheDir), keep)
+	stateDir := filepath.Dir(m.dir)
+	if err := clearPresent(stateDir); err != nil { // pruned objects may have come from any pack
+		return err
+	}
+	return cleanPackCache(filepath.Join(stateDir, packCacheDir), live)
 }
 
 // deadRefs lists the namespaced refs of pins not in keep.
@@ -79,31 +81,41 @@ func (m *mirror) deadRefs(keep map[string]bool) ([]plumbing.ReferenceName, error
 // collectGit deletes refs in one transaction (symbolic ones themselves, not
 // their targets) and lets C git repack and prune.
 func (m *mirror) collectGit(ctx context.Context, dead []plumbing.ReferenceName) error {
-	if len(dead) > 0 {
-		var cmds strings.Builder
-		for _, r := range dead {
-			fmt.Fprintf(&cmds, "delete %s\n", r)
-		}
-		if _, err := m.git.run(ctx, strings.NewReader(cmds.String()), nil, "--git-dir="+m.dir, "update-ref", "--no-deref", "--stdin"); err != nil {
-			return err
-		}
+	var cmds strings.Builder
+	for _, r := range dead {
+		fmt.Fprintf(&cmds, "delete %s\n", r)
+	}
+	if _, err := m.git.run(ctx, strings.NewReader(cmds.String()), nil, "--git-dir="+m.dir, "update-ref", "--no-deref", "--stdin"); err != nil {
+		return err
 	}
 	_, err := m.git.run(ctx, nil, nil, "--git-dir="+m.dir, "gc", "--prune=now", "--quiet")
 	return err
 }
 
-// collectGoGit is collectGit without C git.
-func (m *mirror) collectGoGit(dead []plumbing.ReferenceName) error {
-	for _, r := range dead {
-		if err := m.repo.Storer.RemoveReference(r); err != nil {
-			return fmt.Errorf("removing %s: %w", r, err)
+// lockRepo takes an exclusive flock(2) on the repository's lock file, held
+// while objects are placed (hydrate) or may be dropped (trim, repack), so
+// a prune never sees placed packs before the refs that keep them. It dies
+// with its process.
+func lockRepo(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(filepath.Dir(dir), ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+			return nil, err
+		}
+		f, err = os.OpenFile(filepath.Join(filepath.Dir(dir), ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if !errors.Is(err, syscall.EINTR) {
+			break
 		}
 	}
-	if err := m.repo.Prune(git.PruneOptions{Handler: m.repo.DeleteObject}); err != nil && !errors.Is(err, git.ErrLooseObjectsNotSupported) {
-		return fmt.Errorf("pruning loose objects: %w", err)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", dir, err)
 	}
-	if err := m.repo.RepackObjects(&git.RepackConfig{}); err != nil {
-		return fmt.Errorf("repacking: %w", err)
-	}
-	return nil
+	return func() { f.Close() }, nil
 }

@@ -13,8 +13,8 @@ import (
 	"time"
 )
 
-// ErrNoGit means the C git binary is not installed. Serving (upload-pack),
-// gc and the connectivity check after a fetch need it.
+// ErrNoGit means the C git binary is not installed. Git sources need it to
+// sync (packs, connectivity checks) and to serve (upload-pack).
 var ErrNoGit = errors.New("git is not installed (install the git package)")
 
 // gitCmd runs C git with a clean environment: no system or global config,

@@ -19,7 +19,7 @@ import (
 // (wants and "done", nothing else) of a pin: a pin's refs and objects never
 // change, so the same request always deserves the same answer, and replaying
 // it from a file (sendfile) saves pack-objects' counting and compression.
-// Files are StateDir/NAME/packcache/<pin>-<key>, key being the digest of the
+// Files are CacheDir/NAME/packcache/<pin>-<key>, key being the digest of the
 // request without the client's agent and session-id; at most maxPacksPerPin
 // per pin (one per distinct client capability set). gc drops the files of
 // pins no snapshot uses.
@@ -84,7 +84,7 @@ func dropCapabilities(line string, prefixes ...string) string {
 // serveCached answers a full clone from the pack cache, or runs upload-pack
 // and caches its response when it succeeds.
 func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, t target, key string, body []byte) {
-	dir := filepath.Join(h.opt.StateDir, t.name, packCacheDir)
+	dir := filepath.Join(h.opt.CacheDir, t.name, packCacheDir)
 	path := filepath.Join(dir, t.pin+"-"+key)
 	if f, err := os.Open(path); err == nil {
 		defer f.Close()

@@ -2,6 +2,7 @@ package gitcache
 
 import (
 	"maps"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -90,61 +91,22 @@ func TestFullCloneKey(t *testing.T) {
 	}
 }
 
-func TestRewriteReposFile(t *testing.T) {
-	in := `# repos for the site
-github: https://forge.example
-ref: main
-repos:
-  puppetlabs:
-    author: puppetlabs
-    source: "%{github}/%{author}/puppetlabs-%{name}"
-    repos:
-      stdlib: {}
-      apt: &pinned
-        ref: 9.1.0
-      concat:
-      inifile: *pinned
-      missing: *pinned
-  other:
-    repos:
-      site:
-        source: file:///srv/site.git # upstream
-        dest: site
-`
-	urls := func(name string) (string, bool) {
-		if name == "missing" {
-			return "", false
-		}
-		return "http://mirror/channels/prod/git/" + name + ".git", true
-	}
-	out, err := RewriteReposFile([]byte(in), urls)
+func TestInlineReposFile(t *testing.T) {
+	repos := []config.GitRepo{{Name: "stdlib", URL: "https://h/stdlib.git", Ref: "v1.0", Dest: "modules/stdlib"}, {Name: "apt", URL: "/srv/git/apt: odd # name"}}
+	data, err := InlineReposFile("mirrord.yaml", repos)
 	if err != nil {
 		t.Fatal(err)
 	}
-	repos, err := config.ParseRepos("out.yaml", out)
+	got, err := config.ParseRepos("inline.yaml", data)
 	if err != nil {
-		t.Fatalf("rewritten file does not parse: %v\n%s", err, out)
+		t.Fatalf("%v\n%s", err, data)
 	}
-	got := map[string]string{}
-	for _, r := range repos {
-		got[r.Name] = r.URL + " " + r.Ref
+	for i := range got {
+		got[i].File, got[i].Line, got[i].Group = "", 0, ""
 	}
-	want := map[string]string{
-		"stdlib":  "http://mirror/channels/prod/git/stdlib.git main",
-		"apt":     "http://mirror/channels/prod/git/apt.git 9.1.0",
-		"concat":  "http://mirror/channels/prod/git/concat.git main",
-		"inifile": "http://mirror/channels/prod/git/inifile.git 9.1.0",
-		"missing": "https://forge.example/puppetlabs/puppetlabs-missing 9.1.0",
-		"site":    "http://mirror/channels/prod/git/site.git main",
-	}
-	if !maps.Equal(got, want) {
-		t.Errorf("rewritten repos:\n%v\nwant\n%v\n%s", got, want, out)
-	}
-	if !strings.Contains(string(out), "# repos for the site") {
-		t.Errorf("comments lost:\n%s", out)
-	}
-	if strings.Contains(string(out), "*pinned") {
-		t.Errorf("aliases left in:\n%s", out)
+	want := []config.GitRepo{repos[1], repos[0]}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v\nwant %+v\n%s", got, want, data)
 	}
 }
 

@@ -1,115 +1,118 @@
 package gitcache
 
 import (
-	"bytes"
-	"errors"
+	"context"
 	"fmt"
+	"io"
+	"slices"
+	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/mirrord/mirrord/internal/config"
+	"github.com/mirrord/mirrord/internal/reposyaml"
+	"github.com/mirrord/mirrord/internal/snapshot"
 )
 
-// RewriteReposFile returns a stacktira-style repos.yaml (see
-// config.LoadRepos) with the source of every entry set to mirrorURL(name),
-// as an entry-level value, which overrides group and top-level ones. Entries
-// for which mirrorURL returns false keep their source. Everything else
-// (variables, groups, dest, ref, comments) is kept, so tools that read the
-// file find the same repositories, served by the mirror. data must already
-// have been validated with config.ParseRepos.
-func RewriteReposFile(data []byte, mirrorURL func(name string) (string, bool)) ([]byte, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, err
+// reposFilePath is where a git source's tree keeps the repos.yaml its
+// snapshot was made from (Options.ReposYAML), served as is at
+// .../git/NAME/repos.yaml and rewritten to the mirror at .../git/repos.yaml.
+const reposFilePath = "repos.yaml"
+
+// maxReposFile bounds the repos.yaml read back from the store.
+const maxReposFile = 16 << 20
+
+// ReposFile returns the repos.yaml of snapshot rec as clients of base
+// (public_url + "/snapshots/ID" or "/channels/C") should read it: the file
+// the snapshot was made from, every entry's source set to its clone URL on
+// the mirror (base + "/git/NAME.git"); groups, variables, refs, dests and
+// comments as they were. An entry the snapshot has no repository for
+// keeps its upstream source and is listed in missing. The first line
+// names the snapshot. `mirrord repos-yaml` and the server's
+// .../git/repos.yaml both answer with exactly these bytes.
+func ReposFile(ctx context.Context, cat *snapshot.Catalog, rec *snapshot.Record, base string) (out []byte, missing []string, err error) {
+	data, src, err := storedReposFile(ctx, cat, rec)
+	if err != nil {
+		return nil, nil, err
 	}
-	if len(doc.Content) == 0 {
-		return data, nil
+	repos, err := config.ParseRepos(reposFilePath, data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("snapshot %s: the repos.yaml of %s: %w", rec.ID, src, err)
 	}
-	expandAliases(&doc)
-	groups := mapValue(doc.Content[0], "repos")
-	if groups == nil {
-		return data, nil
+	upstream := map[string]string{}
+	for _, r := range repos {
+		upstream[r.Name] = r.URL
 	}
-	if groups.Kind != yaml.MappingNode {
-		return nil, errors.New("repos: expected a mapping of groups")
+	out, err = reposyaml.Rewrite(data, func(name string) (string, bool) {
+		if _, ok := rec.Source(Kind + "/" + name); ok {
+			return base + "/" + Kind + "/" + name + ".git", true
+		}
+		missing = append(missing, name)
+		return upstream[name], true // explicit: see reposyaml.Rewrite
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("snapshot %s: rewriting the repos.yaml of %s: %w", rec.ID, src, err)
 	}
-	for i := 1; i < len(groups.Content); i += 2 {
-		entries := mapValue(groups.Content[i], "repos")
-		if entries == nil || entries.Kind != yaml.MappingNode {
+	slices.Sort(missing)
+	header := fmt.Sprintf("# repos.yaml of mirrord snapshot %s, sources on %s\n", rec.ID, base)
+	return append([]byte(header), out...), missing, nil
+}
+
+// ErrNoReposFile means a snapshot keeps no repos.yaml (no git sources, or
+// made before mirrord kept it).
+var ErrNoReposFile = fmt.Errorf("no repos.yaml")
+
+// storedReposFile reads the repos.yaml kept in rec's git sources' trees:
+// that of the first source (by name) that has one.
+func storedReposFile(ctx context.Context, cat *snapshot.Catalog, rec *snapshot.Record) ([]byte, string, error) {
+	for _, s := range rec.Sources {
+		if s.Kind != Kind {
 			continue
 		}
-		for j := 0; j+1 < len(entries.Content); j += 2 {
-			if u, ok := mirrorURL(entries.Content[j].Value); ok {
-				entries.Content[j+1] = withSource(entries.Content[j+1], u)
+		tree, err := cat.Tree(ctx, s.Tree)
+		if err != nil {
+			return nil, "", fmt.Errorf("snapshot %s: %s: %w", rec.ID, s.Key(), err)
+		}
+		e, ok := tree.Lookup(reposFilePath)
+		if !ok {
+			continue
+		}
+		rc, err := cat.Store().Blobs().Open(ctx, e.Digest)
+		if err != nil {
+			return nil, "", fmt.Errorf("snapshot %s: %s/%s: %w", rec.ID, s.Key(), reposFilePath, err)
+		}
+		defer rc.Close()
+		data, err := io.ReadAll(io.LimitReader(rc, maxReposFile))
+		if err != nil {
+			return nil, "", fmt.Errorf("snapshot %s: reading %s/%s: %w", rec.ID, s.Key(), reposFilePath, err)
+		}
+		return data, s.Key(), nil
+	}
+	return nil, "", fmt.Errorf("snapshot %s: %w (it has no git source made from one; run mirrord sync)", rec.ID, ErrNoReposFile)
+}
+
+// InlineReposFile renders repos (the inline git.repos of a config) as a
+// stacktira repos.yaml with one group, "mirrord", for configs without a
+// git.repos_file.
+func InlineReposFile(configPath string, repos []config.GitRepo) ([]byte, error) {
+	group := &yaml.Node{Kind: yaml.MappingNode}
+	str := func(s string) *yaml.Node {
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s, Style: yaml.DoubleQuotedStyle}
+	}
+	for _, r := range repos {
+		entry := &yaml.Node{Kind: yaml.MappingNode}
+		for _, kv := range [][2]string{{"source", r.URL}, {"dest", r.Dest}, {"ref", r.Ref}} {
+			if kv[1] != "" {
+				entry.Content = append(entry.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: kv[0]}, str(kv[1]))
 			}
 		}
+		group.Content = append(group.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: r.Name}, entry)
 	}
-	var b bytes.Buffer
-	enc := yaml.NewEncoder(&b)
-	enc.SetIndent(2)
-	if err := enc.Encode(&doc); err != nil {
-		return nil, fmt.Errorf("encoding repos file: %w", err)
+	doc := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{{Kind: yaml.ScalarNode, Value: "mirrord"}, group}}
+	out, err := yaml.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("rendering the inline git.repos as a repos.yaml: %w", err)
 	}
-	return b.Bytes(), enc.Close()
-}
-
-// mapValue returns the value of key in mapping n (following aliases), or nil.
-func mapValue(n *yaml.Node, key string) *yaml.Node {
-	n = resolveAlias(n)
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return resolveAlias(n.Content[i+1])
-		}
-	}
-	return nil
-}
-
-func resolveAlias(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	return n
-}
-
-// expandAliases replaces every alias in the tree under n by a copy of what
-// it names and drops the anchors, so entries that shared a mapping can be
-// rewritten one by one.
-func expandAliases(n *yaml.Node) {
-	n.Anchor = ""
-	for i, c := range n.Content {
-		if c.Kind == yaml.AliasNode {
-			c = deepCopy(resolveAlias(c))
-			n.Content[i] = c
-		}
-		expandAliases(c)
-	}
-}
-
-func deepCopy(n *yaml.Node) *yaml.Node {
-	c := *n
-	c.Content = make([]*yaml.Node, len(n.Content))
-	for i, k := range n.Content {
-		c.Content[i] = deepCopy(resolveAlias(k))
-	}
-	return &c
-}
-
-// withSource returns entry (a mapping or null) as a mapping whose source
-// is u.
-func withSource(entry *yaml.Node, u string) *yaml.Node {
-	out := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Style: entry.Style, HeadComment: entry.HeadComment, LineComment: entry.LineComment}
-	if entry.Kind == yaml.MappingNode {
-		out.Content = append(out.Content, entry.Content...)
-	}
-	val := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: u}
-	for i := 0; i+1 < len(out.Content); i += 2 {
-		if out.Content[i].Value == "source" {
-			out.Content[i+1] = val
-			return out
-		}
-	}
-	key := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "source"}
-	out.Content = append([]*yaml.Node{key, val}, out.Content...)
-	return out
+	head := fmt.Sprintf("# the inline git.repos of %s, as a repos.yaml\n", strings.ReplaceAll(configPath, "\n", " "))
+	return append([]byte(head), out...), nil
 }

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mirrord/mirrord/internal/snapshot"
 )
@@ -37,9 +38,9 @@ const (
 
 // HandlerOptions configures a Handler.
 type HandlerOptions struct {
-	// StateDir is where git sources keep their state: StateDir/NAME/repo.git
-	// (the syncer's StateDir/git).
-	StateDir string
+	// CacheDir holds the local bare repositories, CacheDir/NAME/repo.git
+	// (Options.CacheDir); a missing one is built from the store.
+	CacheDir string
 	Git      string // C git binary; "" looks up "git" on $PATH
 	Log      *slog.Logger
 	// MaxUploads bounds concurrent upload-pack processes (each may use a
@@ -48,6 +49,10 @@ type HandlerOptions struct {
 	MaxUploads int
 	// NoPackCache disables caching full-clone responses.
 	NoPackCache bool
+	// Catalog and PublicURL serve .../git/repos.yaml (ReposFile); without
+	// a Catalog that path is a 404.
+	Catalog   *snapshot.Catalog
+	PublicURL string
 }
 
 // Handler serves snapshots' git repositories over read-only smart HTTP
@@ -101,6 +106,12 @@ type target struct {
 // for NAME with or without ".git"; anything else under NAME.git is a 404
 // (dumb HTTP), and under a plain NAME it falls back to tree serving.
 func (h *Handler) ServeSource(w http.ResponseWriter, r *http.Request, rec *snapshot.Record, name, rest string, immutable bool) bool {
+	if name == reposFilePath && rest == "" && h.opt.Catalog != nil {
+		if _, ok := rec.Source(Kind + "/" + name); !ok { // not a repository named "repos.yaml"
+			h.serveReposFile(w, r, rec, immutable)
+			return true
+		}
+	}
 	repoName, dotGit := strings.CutSuffix(name, ".git")
 	smart := rest == "info/refs" || rest == uploadPack || rest == receivePack
 	if !smart && !dotGit {
@@ -154,8 +165,8 @@ func httpError(w http.ResponseWriter, code int, format string, args ...any) {
 
 // resolve finds the bare repository and pin of src, answering the request
 // itself (and returning false) when they are unusable.
-func (h *Handler) resolve(w http.ResponseWriter, rec *snapshot.Record, src *snapshot.SourceRecord) (target, bool) {
-	t := target{name: src.Name, dir: filepath.Join(h.opt.StateDir, src.Name, repoDirName), pin: src.Meta[metaPin]}
+func (h *Handler) resolve(ctx context.Context, w http.ResponseWriter, rec *snapshot.Record, src *snapshot.SourceRecord) (target, bool) {
+	t := target{name: src.Name, dir: filepath.Join(h.opt.CacheDir, src.Name, repoDirName), pin: src.Meta[metaPin]}
 	switch {
 	case h.gitErr != nil:
 		h.log.Error("cannot serve git", "err", h.gitErr)
@@ -165,13 +176,43 @@ func (h *Handler) resolve(w http.ResponseWriter, rec *snapshot.Record, src *snap
 		httpError(w, http.StatusInternalServerError, "snapshot %s: git/%s has no valid pin in its record", rec.ID, src.Name)
 		return t, false
 	}
-	// A namespace's HEAD is a symbolic ref, never packed, written last.
-	if _, err := os.Stat(filepath.Join(t.dir, namespacePrefix(t.pin), "HEAD")); err != nil {
-		h.log.Error("git pin missing", "snapshot", rec.ID, "source", src.Key(), "dir", t.dir, "pin", t.pin, "err", err)
-		httpError(w, http.StatusInternalServerError, "snapshot %s: the refs of git/%s (pin %s) are missing from %s on this server; sync on this host or restore its state directory", rec.ID, src.Name, t.pin, t.dir)
+	if err := h.ensure(ctx, t, src); err != nil {
+		h.log.Error("git repository unavailable", "snapshot", rec.ID, "source", src.Key(), "dir", t.dir, "pin", t.pin, "err", err)
+		httpError(w, http.StatusInternalServerError, "snapshot %s: git/%s: %v", rec.ID, src.Name, err)
 		return t, false
 	}
 	return t, true
+}
+
+// ensure makes t's repository hold src's refs: already there (a
+// namespace's HEAD is a symbolic ref, never packed, written last), or
+// built from the snapshot's pack chain in the store on first request.
+func (h *Handler) ensure(ctx context.Context, t target, src *snapshot.SourceRecord) error {
+	head := filepath.Join(t.dir, namespacePrefix(t.pin), "HEAD")
+	if _, err := os.Stat(head); err == nil {
+		return nil
+	}
+	if h.opt.Catalog == nil {
+		return fmt.Errorf("the refs (pin %s) are missing from %s and this server has no store to build them from", t.pin, t.dir)
+	}
+	tree, err := h.opt.Catalog.Tree(ctx, src.Tree)
+	if err != nil {
+		return err
+	}
+	chain := chainOf(tree.Entries)
+	if len(chain) == 0 {
+		return fmt.Errorf("the snapshot keeps no packs (made before mirrord stored git objects in the store) and its refs (pin %s) are missing from %s; sync again", t.pin, t.dir)
+	}
+	m, err := openMirror(filepath.Dir(t.dir), h.git)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := m.hydrate(ctx, h.opt.Catalog.Store().Blobs(), RefSetOf(src.Refs), chain); err != nil {
+		return fmt.Errorf("building the repository from the store: %w", err)
+	}
+	h.log.Info("git repository built from the store", "source", src.Key(), "pin", t.pin, "packs", len(chain), "took", time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 func (h *Handler) infoRefs(w http.ResponseWriter, r *http.Request, rec *snapshot.Record, src *snapshot.SourceRecord, immutable bool) {
@@ -190,7 +231,7 @@ func (h *Handler) infoRefs(w http.ResponseWriter, r *http.Request, rec *snapshot
 		httpError(w, http.StatusForbidden, "unsupported service %q", svc)
 		return
 	}
-	t, ok := h.resolve(w, rec, src)
+	t, ok := h.resolve(r.Context(), w, rec, src)
 	if !ok {
 		return
 	}
@@ -272,7 +313,7 @@ func (h *Handler) uploadPack(w http.ResponseWriter, r *http.Request, rec *snapsh
 		httpError(w, http.StatusBadRequest, "reading the request: %v", err)
 		return
 	}
-	t, ok := h.resolve(w, rec, src)
+	t, ok := h.resolve(r.Context(), w, rec, src)
 	if !ok {
 		return
 	}
@@ -388,5 +429,39 @@ func copyFlushing(w http.ResponseWriter, src io.Reader, tee io.Writer) error {
 		if rerr != nil {
 			return rerr
 		}
+	}
+}
+
+// serveReposFile answers .../git/repos.yaml: the snapshot's repos.yaml with
+// sources on this mirror, under the request's /snapshots/ID or
+// /channels/C prefix.
+func (h *Handler) serveReposFile(w http.ResponseWriter, r *http.Request, rec *snapshot.Record, immutable bool) {
+	if !readMethod(w, r) {
+		return
+	}
+	prefix, ok := strings.CutSuffix(r.URL.Path, "/"+Kind+"/"+reposFilePath)
+	if !ok {
+		httpError(w, http.StatusNotFound, "no such file")
+		return
+	}
+	out, _, err := ReposFile(r.Context(), h.opt.Catalog, rec, h.opt.PublicURL+prefix)
+	if errors.Is(err, ErrNoReposFile) {
+		httpError(w, http.StatusNotFound, "%v", err)
+		return
+	}
+	if err != nil {
+		h.log.Error("serving repos.yaml", "snapshot", rec.ID, "err", err)
+		httpError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/yaml; charset=utf-8")
+	hdr.Set("Cache-Control", cacheNone)
+	if immutable {
+		hdr.Set("Cache-Control", cacheImmutable)
+	}
+	hdr.Set("Content-Length", fmt.Sprint(len(out)))
+	if r.Method != http.MethodHead {
+		w.Write(out)
 	}
 }

@@ -1,16 +1,21 @@
 // Package gitcache is the "git" source kind: it mirrors git repositories with
-// go-git into one bare repository per source, pins every snapshot's ref set
-// inside it, collects what no snapshot needs, and serves snapshots over
-// read-only smart HTTP through C git's upload-pack.
+// go-git, stores each snapshot's objects in the blob store as a chain of
+// packs (see packs.go), and serves snapshots over read-only smart HTTP
+// through C git's upload-pack from a local bare repository that any host
+// builds from those packs.
 //
-// State layout, under the source's state dir (data_dir/state/git/NAME):
+// Cache layout, under the source's cache dir (data_dir/state/git/NAME),
+// all of it rebuilt from the store when lost:
 //
 //	repo.git/                          bare repository
-//	├── refs/heads/*, refs/tags/*      follow upstream (forced, pruned)
+//	├── refs/heads/*, refs/tags/*      follow upstream (forced, pruned; on the syncing host)
+//	├── refs/mirrord/commits/<id>      commits entries name by id
 //	└── refs/namespaces/<pin>/         one ref set a snapshot recorded
 //	    ├── HEAD                       symbolic, to refs/namespaces/<pin>/refs/heads/…
-//	    └── refs/heads/*, refs/tags/*
+//	    └── refs/heads/*, refs/tags/*, refs/mirrord/commits/*
+//	packs-present/pack-<sha1>          store packs whose objects repo.git holds
 //	packcache/<pin>-<key>              cached full-clone responses
+//	.lock                              flock: placing or pruning objects
 //
 // A pin is the digest of a ref set (RefSet.Pin), not a snapshot ID: a sync
 // cannot know its snapshot's ID, and snapshots with the same refs share one
@@ -54,23 +59,46 @@ type Repo struct {
 	BaseDir    string
 	TokenFile  string // HTTP(S): password for basic auth, read at each sync
 	SSHKeyFile string // ssh: private key file
+	// Ref is the branch, tag or full commit id clients check out; every
+	// snapshot must resolve it. "" means the upstream's HEAD.
+	Ref string
+	// Dest is where clients check the repository out ("" means Name).
+	Dest string
+	// Origin says where the repo is configured, for messages
+	// ("repos.yaml:12: repo "nova" (group "openstack")").
+	Origin string
 }
 
 // Options are shared by the git sources of one mirrord.
 type Options struct {
+	// CacheDir holds the local bare repositories, CacheDir/NAME
+	// (data_dir/state/git). It is a cache of the blob store: a lost one
+	// is rebuilt from the snapshots' packs.
+	CacheDir string
 	// Limiter bounds how many repositories fetch at once; nil: no bound
 	// beyond the syncer's own.
 	Limiter *Limiter
 	// Timeout bounds one repository's sync; 0 means DefaultTimeout.
 	Timeout time.Duration
-	// Git is the C git binary ("" looks up "git" on $PATH). Without it
-	// sync still works for http(s), ssh and git:// upstreams but skips
-	// the connectivity check.
+	// Git is the C git binary ("" looks up "git" on $PATH); sync and
+	// serving need it (packs, upload-pack).
 	Git string
+	// ReposYAML is the repos.yaml the sources come from (stacktira's
+	// format; see ReposFile). Every source stores it in its tree as
+	// repos.yaml, so a snapshot keeps the file it was made from and any
+	// replica can serve it rewritten to the mirror.
+	ReposYAML []byte
+	// MaxPacks bounds a repository's pack chain in the store: a sync
+	// whose previous snapshot has that many packs writes one full pack
+	// instead of adding one. 0 means DefaultMaxPacks.
+	MaxPacks int
 }
 
-// Source mirrors one repository. It implements source.Source,
-// source.ClientConfig and source.Collector.
+// DefaultMaxPacks is Options.MaxPacks when unset.
+const DefaultMaxPacks = 16
+
+// Source mirrors one repository. It implements source.Source and
+// source.ClientConfig.
 type Source struct {
 	repo     Repo
 	endpoint string // what go-git fetches: URL with local paths made absolute
@@ -88,6 +116,9 @@ func New(r Repo, opt Options) (*Source, error) {
 	}
 	if opt.Timeout <= 0 {
 		opt.Timeout = DefaultTimeout
+	}
+	if opt.MaxPacks <= 0 {
+		opt.MaxPacks = DefaultMaxPacks
 	}
 	return &Source{repo: r, endpoint: ep, opt: opt}, nil
 }
@@ -221,3 +252,6 @@ func gitConfigValue(v string) string {
 func escapeConfig(v string) string {
 	return strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v)
 }
+
+// dir is the source's directory in the cache.
+func (s *Source) dir() string { return filepath.Join(s.opt.CacheDir, s.repo.Name) }

@@ -24,7 +24,6 @@ type Env struct {
 	Prev     *snapshot.SourceRecord // this source in the previous snapshot, or nil
 	Progress progress.Reporter
 	Log      *slog.Logger
-	StateDir string // a directory this source may keep state in (git bare repos)
 	// Signer is mirrord's own key, for kinds that publish re-signed
 	// metadata (apt Release/InRelease, yum repomd.xml.asc).
 	Signer *signing.Key
@@ -56,14 +55,6 @@ type ClientConfig interface {
 	// ClientConfig returns a config snippet for clients of base, the URL of
 	// this source inside a snapshot or channel (".../apt/NAME").
 	ClientConfig(base, keyURL string) string
-}
-
-// Collector is an optional capability of kinds that keep state outside the
-// blob store (git bare repos and their pins). gc calls Collect with this
-// source's record from every snapshot that still exists, so it can drop
-// whatever none of them needs.
-type Collector interface {
-	Collect(ctx context.Context, stateDir string, live []*snapshot.SourceRecord) error
 }
 
 // Key returns "KIND/NAME".

@@ -35,7 +35,6 @@ type Syncer struct {
 	Fetch       *fetch.Fetcher
 	Progress    progress.Reporter
 	Log         *slog.Logger
-	StateDir    string // per-source state lives in StateDir/KIND/NAME
 	Sources     []source.Source
 	Concurrency int // sources synced at once; default 4
 	Metrics     *Metrics
@@ -214,7 +213,7 @@ func (s *Syncer) syncOne(ctx context.Context, src source.Source, prev *snapshot.
 	log := s.Log.With("source", key)
 	env := &source.Env{
 		Blobs: s.Catalog.Store().Blobs(), Fetch: s.Fetch, Catalog: s.Catalog, Prev: prev,
-		Progress: s.Progress, Log: log, StateDir: stateDir(s.StateDir, src),
+		Progress: s.Progress, Log: log,
 		Signer: s.Signer, PublicURL: s.PublicURL,
 	}
 	res, err := src.Sync(ctx, env)
