@@ -72,14 +72,28 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"MetaAtomicPut", testMetaAtomicPut},
 		{"ListPast1000", testListPast1000},
 		{"LargeBlobRanges", testLargeBlobRanges},
-		{"LockTryLock", testTryLock},
-		{"LockWaits", testLockWaits},
-		{"LockCtxTimeout", testLockCtxTimeout},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, newStore(t))
 		})
+	}
+	RunLocker(t, func(t *testing.T) store.Locker { return newStore(t) })
+}
+
+// RunLocker runs the Locker part of the suite on its own, for lockers that
+// replace a store's (Consul locks). newLocker must return a locker with no
+// lock held.
+func RunLocker(t *testing.T, newLocker func(t *testing.T) store.Locker) {
+	for _, tc := range []struct {
+		name string
+		fn   func(t *testing.T, s store.Locker)
+	}{
+		{"LockTryLock", testTryLock},
+		{"LockWaits", testLockWaits},
+		{"LockCtxTimeout", testLockCtxTimeout},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newLocker(t)) })
 	}
 }
 
@@ -769,7 +783,7 @@ func testMetaAtomicPut(t *testing.T, s store.Store) {
 	}
 }
 
-func testTryLock(t *testing.T, s store.Store) {
+func testTryLock(t *testing.T, s store.Locker) {
 	unlock, err := s.TryLock(t.Context(), "sync/debian")
 	if err != nil {
 		t.Fatalf("TryLock: %v", err)
@@ -795,7 +809,7 @@ func testTryLock(t *testing.T, s store.Store) {
 	}
 }
 
-func testLockWaits(t *testing.T, s store.Store) {
+func testLockWaits(t *testing.T, s store.Locker) {
 	unlock, err := s.TryLock(t.Context(), "gc")
 	if err != nil {
 		t.Fatalf("TryLock: %v", err)
@@ -824,7 +838,7 @@ func testLockWaits(t *testing.T, s store.Store) {
 	r.unlock()
 }
 
-func testLockCtxTimeout(t *testing.T, s store.Store) {
+func testLockCtxTimeout(t *testing.T, s store.Locker) {
 	unlock, err := s.TryLock(t.Context(), "gc")
 	if err != nil {
 		t.Fatalf("TryLock: %v", err)
