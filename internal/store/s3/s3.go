@@ -247,7 +247,24 @@ func (s *Store) wrap(op, key string, err error) error {
 	if isNotFound(err) {
 		return fmt.Errorf("%s s3://%s/%s: %w", op, s.opt.Bucket, key, store.ErrNotFound)
 	}
+	if unavailable(err) {
+		return fmt.Errorf("%s s3://%s/%s: %w: %s: %w", op, s.opt.Bucket, key, store.ErrUnavailable, s, err)
+	}
 	return fmt.Errorf("%s s3://%s/%s (store %s): %w", op, s.opt.Bucket, key, s, err)
+}
+
+// unavailable reports errors that say nothing about the request itself:
+// the server could not be reached, or kept failing (5xx, throttling) after
+// the retries.
+func unavailable(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	if code := httpStatus(err); code >= 500 || code == http.StatusTooManyRequests {
+		return true
+	}
+	var ae smithy.APIError
+	return !errors.As(err, &ae) && httpStatus(err) == 0
 }
 
 func isNotFound(err error) bool {

@@ -150,7 +150,7 @@ func TestUnreachable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	_, err := s.Blobs().Stat(ctx, store.DigestOf(nil))
-	if err == nil || store.IsNotExist(err) || !strings.Contains(err.Error(), "s3://down-bucket/") || !strings.Contains(err.Error(), srv.Endpoint()) {
+	if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "s3://down-bucket/") || !strings.Contains(err.Error(), srv.Endpoint()) {
 		t.Errorf("Stat with the server down: err = %v; want an error naming the bucket and endpoint", err)
 	}
 	srv.Start()
