@@ -40,8 +40,7 @@ func (a *app) consulStateDir() string { return filepath.Join(a.cfg.DataDir, "sta
 // openConsul connects the catalog's channels to Consul KV. It does not
 // contact Consul.
 func (a *app) openConsul() error {
-	cc := a.cfg.Consul
-	c, err := consul.New(consul.Options{Address: cc.Address, Token: cc.Token, Datacenter: cc.Datacenter, Prefix: cc.Prefix, Logger: a.log})
+	c, err := consul.New(consulOptions(a.cfg, a.log))
 	if err != nil {
 		return usageError{fmt.Errorf("%s: consul: %w", a.cfg.Path, err)}
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,6 +16,7 @@ import (
 	"github.com/mirrord/mirrord/internal/progress"
 	"github.com/mirrord/mirrord/internal/server"
 	"github.com/mirrord/mirrord/internal/signing"
+	"github.com/mirrord/mirrord/internal/store"
 	"github.com/mirrord/mirrord/internal/syncer"
 )
 
@@ -43,10 +45,6 @@ With sync.interval set it also runs scheduled syncs.`,
 }
 
 func (a *app) serve(ctx context.Context, g *globals) error {
-	key, err := signing.LoadOrCreate(a.cfg.Signing.KeyFile, "mirrord")
-	if err != nil {
-		return fmt.Errorf("signing key: %w", err)
-	}
 	token, err := a.cfg.Token()
 	if err != nil {
 		return usageError{err}
@@ -59,8 +57,9 @@ func (a *app) serve(ctx context.Context, g *globals) error {
 		return err
 	}
 	opt := server.Options{
-		Catalog: a.catalog, PublicKey: key.PublicArmored(), Token: token,
+		Catalog: a.catalog, PublicKeyFunc: a.publicKey(), Token: token,
 		Logger: a.log, Registry: a.reg, Version: version, Kinds: a.kindServers(),
+		Presign: a.store.Presign,
 	}
 	if jobs != nil {
 		opt.Syncs = syncsAdapter{jobs}
@@ -88,6 +87,28 @@ func (a *app) serve(ctx context.Context, g *globals) error {
 		}
 	}
 	return runHTTP(ctx, ln, h, a.log)
+}
+
+// publicKey returns what /keys/mirrord.asc serves: the store's signing
+// identity (or this replica's key file before any sync recorded one),
+// remembered once the store names it.
+func (a *app) publicKey() func(ctx context.Context) ([]byte, error) {
+	var known atomic.Pointer[[]byte]
+	return func(ctx context.Context) ([]byte, error) {
+		if k := known.Load(); k != nil {
+			return *k, nil
+		}
+		meta := a.catalog.Store().Meta()
+		k, _, err := signing.Recorded(ctx, meta)
+		if err == nil {
+			known.Store(&k)
+			return k, nil
+		}
+		if !store.IsNotExist(err) {
+			return nil, err
+		}
+		return signing.PublicFor(ctx, meta, a.cfg.Signing.KeyFile)
+	}
 }
 
 // jobs returns the background sync runner (nil without sources); done is

@@ -619,3 +619,17 @@ func (b *Blobs) CleanTemp(ctx context.Context, age time.Duration) (int, error) {
 		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
 	}
 }
+
+// PresignGet returns a URL that GETs blob d without credentials until ttl
+// has passed.
+func (s *Store) PresignGet(ctx context.Context, d store.Digest, ttl time.Duration) (string, error) {
+	if _, err := store.ParseDigest(string(d)); err != nil {
+		return "", fmt.Errorf("presign: %w", err)
+	}
+	key := s.l.blob(d)
+	req, err := s3.NewPresignClient(s.c, s3.WithPresignExpires(ttl)).PresignGetObject(ctx, &s3.GetObjectInput{Bucket: &s.opt.Bucket, Key: &key})
+	if err != nil {
+		return "", s.wrap("presign", key, err)
+	}
+	return req.URL, nil
+}
