@@ -119,6 +119,11 @@ func (a *app) jobs(ctx context.Context, g *globals, done func(context.Context)) 
 		return nil, nil, err
 	}
 	s, err := a.syncer(progress.New(g.stderr, a.log), nil)
+	if errors.Is(err, signing.ErrNoKey) {
+		// A serving replica of a shared store: another one syncs.
+		a.log.Warn("not running syncs on this replica", "reason", err)
+		return nil, nil, nil
+	}
 	if err != nil {
 		return nil, nil, err
 	}

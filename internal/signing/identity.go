@@ -18,9 +18,14 @@ import (
 // replica that shares the store.
 const IdentityKey = "signing/mirrord.asc"
 
-// ErrWrongKey is wrapped when the configured key is not the one the store
-// names.
-var ErrWrongKey = errors.New("signing key differs from the store's")
+var (
+	// ErrWrongKey is wrapped when the configured key is not the one the
+	// store names.
+	ErrWrongKey = errors.New("signing key differs from the store's")
+	// ErrNoKey is wrapped when the store names a key that this replica
+	// does not have: it can serve, not sync.
+	ErrNoKey = errors.New("signing key not installed")
+)
 
 // Recorded returns the public key the store names, armored, and its
 // fingerprint; the error wraps store.ErrNotFound when none is recorded yet.
@@ -70,7 +75,7 @@ func ForSync(ctx context.Context, m store.Meta, path, name string) (*Key, error)
 func loadRecorded(path, want string) (*Key, error) {
 	k, err := load(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("signing key %s does not exist, and this store's snapshots are signed by key %s: install that key's private part there (signing.key_file) to sync from this replica; mirrord does not generate a second key for a store that names one", path, want)
+		return nil, fmt.Errorf("signing key %s does not exist, and this store's snapshots are signed by key %s: install that key's private part there (signing.key_file) to sync from this replica; mirrord does not generate a second key for a store that names one: %w", path, want, ErrNoKey)
 	}
 	if err != nil {
 		return nil, err

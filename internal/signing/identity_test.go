@@ -41,7 +41,7 @@ func TestIdentity(t *testing.T) {
 	// A replica without the key file: no new key, a clear error.
 	keyB := filepath.Join(dir, "b.asc")
 	_, err = ForSync(t.Context(), m, keyB, "mirrord")
-	if err == nil || !strings.Contains(err.Error(), fpr) || !strings.Contains(err.Error(), keyB) {
+	if !errors.Is(err, ErrNoKey) || !strings.Contains(err.Error(), fpr) || !strings.Contains(err.Error(), keyB) {
 		t.Errorf("ForSync without the key: err = %v; want one naming %s and %s", err, keyB, fpr)
 	}
 	if _, err := os.Stat(keyB); !os.IsNotExist(err) {
