@@ -61,6 +61,21 @@ func (b *s3Bucket) blobs(t *testing.T) map[string]bool {
 	return out
 }
 
+// s3AptClient is aptClient for a config with apt and yum sources: only
+// client-config's deb822 stanzas go to apt.
+func s3AptClient(t *testing.T, e *env, key, id string) *apttest.Client {
+	t.Helper()
+	cfg := e.must("client-config", "--snapshot", id)
+	if i := strings.Index(cfg, "\n["); i >= 0 {
+		cfg = cfg[:i+1] // the yum .repo stanzas follow
+	}
+	cfg = strings.ReplaceAll(cfg, "/etc/apt/keyrings/mirrord.asc", key)
+	if !strings.Contains(cfg, "Types: deb") || !strings.Contains(cfg, "Signed-By: "+key) {
+		t.Fatalf("client-config:\n%s", cfg)
+	}
+	return apttest.NewClient(t, "", "mirrord.sources", cfg)
+}
+
 // TestS3Store syncs the apt and yum fixtures into S3 on one mirrord and
 // installs from another with its own, empty data_dir: the bucket holds
 // everything. Then: blob redirects, an S3 outage, and the signing identity.
@@ -70,6 +85,9 @@ func TestS3Store(t *testing.T) {
 	up := demoUpstream(t)
 	yum := newYumUpstream(t)
 	addrB := freePort(t)
+	files := newUpstream(t)
+	big := randBytes(42, 300<<10) // above the server's in-memory blob size: served from the read cache
+	files.set("big.img", big)
 
 	a := newEnv(t) // the syncing replica
 	os.WriteFile(filepath.Join(a.dir, "token"), []byte("s3cret\n"), 0o600)
@@ -83,7 +101,10 @@ sync: {concurrency: 2, per_host: 4, retries: 1}
 yum:
   - {name: base, url: %s, gpgkey: %s}
   - {name: subset, url: %s, gpgkey: %s, filter: [foo], filter_with_deps: true}
-`, addrB, b.yaml(""), up.URL, up.Key.Keyring, yum.BaseURL(), yum.fix.Signer.PublicKeyFile, yum.BaseURL(), yum.fix.Signer.PublicKeyFile))
+file:
+  - {name: images, files: [{url: %s/big.img, path: big.img, sha256: %s}]}
+`, addrB, b.yaml(""), up.URL, up.Key.Keyring, yum.BaseURL(), yum.fix.Signer.PublicKeyFile, yum.BaseURL(), yum.fix.Signer.PublicKeyFile,
+		files.URL, sha(big)))
 	id := a.sync()
 	if n := len(a.blobs()); n != 0 {
 		t.Errorf("the syncing replica keeps %d blobs in its data_dir; with s3 they belong in the bucket", n)
@@ -105,7 +126,7 @@ yum:
 	}
 
 	t.Run("apt-get", func(t *testing.T) {
-		c := aptClient(t, rb, key, "--snapshot", id)
+		c := s3AptClient(t, a, key, id) // A's config names the sources
 		c.Update()
 		checkDebs(t, up.Debs(), c.Download("demo-app"), demoInstall...)
 	})
@@ -135,11 +156,26 @@ yum:
 		if resp, body := get(t, u, map[string]string{"Range": "bytes=10-19"}); resp.StatusCode != 206 || string(body) != string(deb.Data[10:20]) {
 			t.Errorf("Range GET: %d %q", resp.StatusCode, body)
 		}
+		u = baseB + "/snapshots/" + id + "/file/images/big.img"
+		if resp, body := get(t, u, nil); resp.StatusCode != 200 || sha(body) != sha(big) {
+			t.Fatalf("GET %s: %d", u, resp.StatusCode)
+		}
+		cached := filepath.Join(rb.dir, "data", "cache", "blobs", sha(big)[:2], sha(big))
+		if got, err := os.ReadFile(cached); err != nil || sha(got) != sha(big) {
+			t.Errorf("big.img is not in replica B's read cache %s: %v", cached, err)
+		}
+		if resp, body := get(t, u, map[string]string{"Range": "bytes=200000-200009"}); resp.StatusCode != 206 || string(body) != string(big[200000:200010]) {
+			t.Errorf("Range GET of a cached blob: %d", resp.StatusCode)
+		}
 	})
 	t.Run("redirect", func(t *testing.T) {
 		addrC := freePort(t)
+		// C has A's sources but not the signing key: it serves, and
+		// leaves syncing to A.
 		rc := newEnv(t)
-		rc.writeConfig(fmt.Sprintf("data_dir: data\npublic_url: http://%s\n%s", addrC, b.yaml("  redirect: true\n")))
+		cfg, _ := os.ReadFile(a.config)
+		rc.writeConfig(strings.NewReplacer(addrB, addrC, b.yaml(""), b.yaml("  redirect: true\n")).Replace(string(cfg)))
+		os.WriteFile(filepath.Join(rc.dir, "token"), []byte("s3cret\n"), 0o600)
 		baseC := rc.serve(addrC)
 		deb := up.Debs()[1]
 		u := baseC + "/snapshots/" + id + "/apt/demo/" + deb.Filename
@@ -155,7 +191,7 @@ yum:
 		if err != nil || shaHex(out) != deb.SHA256 {
 			t.Errorf("curl -L %s: %v, sha %s want %s", u, err, shaHex(out), deb.SHA256)
 		}
-		c := aptClient(t, rc, key, "--snapshot", id)
+		c := s3AptClient(t, rc, key, id)
 		c.Update()
 		checkDebs(t, up.Debs(), c.Download("demo-app"), demoInstall...)
 	})
