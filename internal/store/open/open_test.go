@@ -70,6 +70,9 @@ func TestOpenS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := o.Blobs().(store.Syncer).Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := os.Stat(filepath.Join(srv.Dir, "open-test", "p", "blobs", "sha256", string(info.Digest[:2]), string(info.Digest))); err != nil {
 		t.Errorf("blob not in the bucket under the prefix: %v", err)
 	}

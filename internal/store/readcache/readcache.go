@@ -64,7 +64,10 @@ type entry struct {
 	size int64
 }
 
-var _ store.Blobs = (*Blobs)(nil)
+var (
+	_ store.Blobs  = (*Blobs)(nil)
+	_ store.Syncer = (*Blobs)(nil)
+)
 
 // New returns a cache of at most max bytes in dir over inner, indexing what
 // dir holds already.
@@ -321,6 +324,14 @@ func (c *Blobs) Delete(ctx context.Context, d store.Digest) error {
 	c.mu.Lock()
 	c.removeLocked(d)
 	c.mu.Unlock()
+	return nil
+}
+
+// Sync implements store.Syncer for stores that batch durability.
+func (c *Blobs) Sync(ctx context.Context) error {
+	if s, ok := c.inner.(store.Syncer); ok {
+		return s.Sync(ctx)
+	}
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -27,7 +28,19 @@ import (
 type Blobs struct {
 	s    *Store
 	bufs sync.Pool // *[]byte of PartSize
+	q    *behind   // small blobs being written behind (behind.go)
+
+	// absent remembers digests Stat just found missing (digest → time),
+	// so the Put that typically follows skips a second HEAD. A stale
+	// entry costs at most one redundant upload of identical content.
+	absent  sync.Map
+	absentN atomic.Int64
 }
+
+// absentFor is how long a missing Stat lets Put skip its own check.
+const absentFor = 10 * time.Second
+
+var _ store.Syncer = (*Blobs)(nil)
 
 // Store returns the store b belongs to.
 func (b *Blobs) Store() *Store { return b.s }
@@ -46,7 +59,7 @@ func (b *Blobs) Put(ctx context.Context, r io.Reader, exp store.Expect) (store.I
 	if err != nil {
 		return store.Info{}, err
 	}
-	if exp.Digest != "" {
+	if exp.Digest != "" && !b.justAbsent(exp.Digest) {
 		info, ok, err := b.present(ctx, exp.Digest, exp.Size)
 		if ok || err != nil {
 			return info, err
@@ -72,13 +85,40 @@ func (b *Blobs) Put(ctx context.Context, r io.Reader, exp store.Expect) (store.I
 				return got, err
 			}
 		}
-		return b.putBytes(ctx, info, first[:n])
+		if err := b.q.enqueue(ctx, info, first[:n], b.putBytesErr); err != nil {
+			return store.Info{}, err
+		}
+		return info, nil
 	case err != nil:
 		return store.Info{}, v.fail(err)
 	case exp.Digest != "":
 		return b.putMultipartStream(ctx, v, *bp, n)
 	}
 	return b.putSpooled(ctx, v, first[:n])
+}
+
+// justAbsent reports (once) whether Stat found d missing moments ago and it
+// is not queued.
+func (b *Blobs) justAbsent(d store.Digest) bool {
+	t, ok := b.absent.LoadAndDelete(d)
+	if !ok {
+		return false
+	}
+	b.absentN.Add(-1)
+	if _, queued := b.q.get(d); queued {
+		return false
+	}
+	return time.Since(t.(time.Time)) < absentFor
+}
+
+func (b *Blobs) noteAbsent(d store.Digest) {
+	if b.absentN.Load() > 100_000 { // Stats never followed by a Put
+		b.absent.Clear()
+		b.absentN.Store(0)
+	}
+	if _, loaded := b.absent.Swap(d, time.Now()); !loaded {
+		b.absentN.Add(1)
+	}
 }
 
 // checkExpect validates exp and returns the effective size cap.
@@ -212,6 +252,11 @@ func (b *Blobs) putBytes(ctx context.Context, info store.Info, data []byte) (sto
 		return store.Info{}, b.s.wrap("put", key, ctxErr(ctx, err))
 	}
 	return info, nil
+}
+
+func (b *Blobs) putBytesErr(ctx context.Context, info store.Info, data []byte) error {
+	_, err := b.putBytes(ctx, info, data)
+	return err
 }
 
 // ctxErr prefers ctx's error, so callers can errors.Is it.
@@ -453,10 +498,17 @@ func (b *Blobs) Stat(ctx context.Context, d store.Digest) (store.Info, error) {
 	if _, err := store.ParseDigest(string(d)); err != nil {
 		return store.Info{}, fmt.Errorf("stat: %w", err)
 	}
+	if qb, ok := b.q.get(d); ok {
+		return qb.info, nil
+	}
 	key := b.s.l.blob(d)
 	out, err := b.s.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.s.opt.Bucket, Key: &key})
 	if err != nil {
-		return store.Info{}, b.s.wrap("stat", key, err)
+		err = b.s.wrap("stat", key, err)
+		if store.IsNotExist(err) {
+			b.noteAbsent(d)
+		}
+		return store.Info{}, err
 	}
 	return store.Info{Digest: d, Size: aws.ToInt64(out.ContentLength), ModTime: aws.ToTime(out.LastModified)}, nil
 }
@@ -465,6 +517,11 @@ func (b *Blobs) Stat(ctx context.Context, d store.Digest) (store.Info, error) {
 // current offset, so Seek is cheap and Range requests fetch only what they
 // need. Reads use ctx.
 func (b *Blobs) Open(ctx context.Context, d store.Digest) (store.Blob, error) {
+	if _, err := store.ParseDigest(string(d)); err == nil {
+		if qb, ok := b.q.get(d); ok {
+			return &memBlob{Reader: bytes.NewReader(qb.data), size: qb.info.Size}, nil
+		}
+	}
 	info, err := b.Stat(ctx, d)
 	if err != nil {
 		return nil, fmt.Errorf("open: %w", err)
@@ -556,6 +613,9 @@ func (o *blob) Close() error {
 // List implements store.Blobs. Objects under blobs/ that are not named like
 // a blob are skipped.
 func (b *Blobs) List(ctx context.Context, fn func(store.Info) error) error {
+	if err := b.q.wait(ctx); err != nil {
+		return err
+	}
 	prefix := b.s.l.blobs()
 	p := s3.NewListObjectsV2Paginator(b.s.c, &s3.ListObjectsV2Input{Bucket: &b.s.opt.Bucket, Prefix: &prefix})
 	for p.HasMorePages() {
@@ -580,6 +640,11 @@ func (b *Blobs) List(ctx context.Context, fn func(store.Info) error) error {
 func (b *Blobs) Delete(ctx context.Context, d store.Digest) error {
 	if _, err := store.ParseDigest(string(d)); err != nil {
 		return fmt.Errorf("delete: %w", err)
+	}
+	if _, ok := b.q.get(d); ok {
+		if err := b.q.wait(ctx); err != nil {
+			return err
+		}
 	}
 	key := b.s.l.blob(d)
 	if _, err := b.s.c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.s.opt.Bucket, Key: &key}); err != nil && !isNotFound(err) {

@@ -54,6 +54,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -161,7 +162,7 @@ func New(ctx context.Context, opt Options) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.blobs = &Blobs{s: s}
+	s.blobs = &Blobs{s: s, q: newBehind()}
 	s.meta = &Meta{s: s}
 	return s, nil
 }
@@ -181,6 +182,13 @@ func newClient(ctx context.Context, opt Options) (*s3.Client, error) {
 	}
 	if opt.HTTPClient != nil {
 		load = append(load, awsconfig.WithHTTPClient(opt.HTTPClient))
+	} else {
+		// Enough idle connections for the write-behind uploads, so they
+		// reuse connections instead of dialling anew.
+		load = append(load, awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+			tr.MaxIdleConns = 4 * uploadConcurrency
+			tr.MaxIdleConnsPerHost = 2 * uploadConcurrency
+		})))
 	}
 	if opt.AccessKeyID != "" {
 		load = append(load, awsconfig.WithCredentialsProvider(
