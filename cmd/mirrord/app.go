@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -18,7 +19,8 @@ import (
 	"github.com/mirrord/mirrord/internal/signing"
 	"github.com/mirrord/mirrord/internal/snapshot"
 	"github.com/mirrord/mirrord/internal/source"
-	"github.com/mirrord/mirrord/internal/store/fs"
+	"github.com/mirrord/mirrord/internal/store"
+	storeopen "github.com/mirrord/mirrord/internal/store/open"
 	"github.com/mirrord/mirrord/internal/syncer"
 )
 
@@ -33,6 +35,7 @@ type app struct {
 	// consulClient is the Consul client when consul: is configured.
 	consulClient *consul.Client
 
+	store       *storeopen.Opened
 	metricsOnce sync.Once
 	met         appMetrics
 }
@@ -51,6 +54,23 @@ func (a *app) metrics() appMetrics {
 	return a.met
 }
 
+// consulOptions is the Consul client configuration of cfg.
+func consulOptions(cfg *config.Config, log *slog.Logger) consul.Options {
+	cc := cfg.Consul
+	return consul.Options{Address: cc.Address, Token: cc.Token, Datacenter: cc.Datacenter, Prefix: cc.Prefix, Logger: log}
+}
+
+// signingKey returns the key syncs sign with: the one the store names
+// (signing.key_file must hold it), or, for a store that names none yet,
+// the configured key (generated when absent), which becomes the store's.
+func (a *app) signingKey(ctx context.Context) (*signing.Key, error) {
+	key, err := signing.ForSync(ctx, a.catalog.Store().Meta(), a.cfg.Signing.KeyFile, "mirrord")
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	return key, nil
+}
+
 func (g *globals) open() (*app, error) {
 	path, err := config.Find(g.config, os.Getenv("MIRRORD_CONFIG"))
 	if err != nil {
@@ -60,11 +80,23 @@ func (g *globals) open() (*app, error) {
 	if err != nil {
 		return nil, usageError{err}
 	}
-	st, err := fs.Open(cfg.DataDir)
-	if err != nil {
-		return nil, fmt.Errorf("opening store %s: %w", cfg.DataDir, err)
+	log := g.logger()
+	var locker store.Locker // nil: the store's own locks
+	if cfg.Consul != nil && cfg.Store.Kind == config.StoreS3 {
+		c, err := consul.New(consulOptions(cfg, log))
+		if err != nil {
+			return nil, usageError{fmt.Errorf("%s: consul: %w", cfg.Path, err)}
+		}
+		locker = c.Locks()
 	}
-	a := &app{cfg: cfg, log: g.logger(), catalog: snapshot.New(st), reg: prometheus.NewRegistry()}
+	// Opening reads only local files (credentials); no request is made.
+	st, err := storeopen.Open(context.Background(), storeopen.Options{
+		Store: cfg.Store, Cache: cfg.Cache, DataDir: cfg.DataDir, Locker: locker, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: store: %w", cfg.Path, err)
+	}
+	a := &app{cfg: cfg, log: log, catalog: snapshot.New(st), reg: prometheus.NewRegistry(), store: st}
 	if cfg.Consul != nil {
 		if err := a.openConsul(); err != nil {
 			return nil, err
@@ -128,8 +160,8 @@ func (a *app) syncerFor(cfg *config.Config, prog progress.Reporter, onBytes func
 	// no key (and should not pay for generating one).
 	var key *signing.Key
 	if len(cfg.Apt)+len(cfg.Yum) > 0 {
-		if key, err = signing.LoadOrCreate(cfg.Signing.KeyFile, "mirrord"); err != nil {
-			return nil, fmt.Errorf("signing key: %w", err)
+		if key, err = a.signingKey(context.Background()); err != nil {
+			return nil, err
 		}
 	}
 	return &syncer.Syncer{

@@ -13,11 +13,11 @@ import (
 // openConsul connects the catalog's channels to Consul KV and builds the
 // replica serve runs. It does not contact Consul.
 func (a *app) openConsul() error {
-	cc := a.cfg.Consul
-	c, err := consul.New(consul.Options{Address: cc.Address, Token: cc.Token, Datacenter: cc.Datacenter, Prefix: cc.Prefix, Logger: a.log})
+	c, err := consul.New(consulOptions(a.cfg, a.log))
 	if err != nil {
 		return usageError{fmt.Errorf("%s: consul: %w", a.cfg.Path, err)}
 	}
+	cc := a.cfg.Consul
 	stateDir := filepath.Join(a.cfg.DataDir, "state", "consul")
 	local := snapshot.New(a.catalog.Store())
 	var r *consul.Replica

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -15,6 +17,7 @@ import (
 	"github.com/mirrord/mirrord/internal/server"
 	"github.com/mirrord/mirrord/internal/service"
 	"github.com/mirrord/mirrord/internal/signing"
+	"github.com/mirrord/mirrord/internal/store"
 	"github.com/mirrord/mirrord/internal/syncer"
 )
 
@@ -52,10 +55,6 @@ auth token) and logs the keys that need one (listen, data_dir, consul, ...).`,
 }
 
 func (a *app) serve(ctx context.Context, g *globals, adjust func(*config.Config) error) error {
-	key, err := signing.LoadOrCreate(a.cfg.Signing.KeyFile, "mirrord")
-	if err != nil {
-		return fmt.Errorf("signing key: %w", err)
-	}
 	token, err := a.cfg.Token()
 	if err != nil {
 		return usageError{err}
@@ -82,13 +81,22 @@ func (a *app) serve(ctx context.Context, g *globals, adjust func(*config.Config)
 		return err
 	} else if len(srcs) > 0 {
 		prog := progress.New(g.stderr, a.log)
-		opt.NewSyncer = func(cfg *config.Config) (*syncer.Syncer, error) { return a.syncerFor(cfg, prog, nil) }
+		newSyncer := func(cfg *config.Config) (*syncer.Syncer, error) { return a.syncerFor(cfg, prog, nil) }
+		switch _, err := newSyncer(a.cfg); {
+		case errors.Is(err, signing.ErrNoKey):
+			// A serving replica of a shared store: another one syncs.
+			a.log.Warn("not running syncs on this replica", "reason", err)
+		case err != nil:
+			return err
+		default:
+			opt.NewSyncer = newSyncer
+		}
 	}
 	svc := service.New(opt)
 	h, err := server.New(server.Options{
-		Catalog: a.catalog, PublicKey: key.PublicArmored(), Token: token,
+		Catalog: a.catalog, PublicKeyFunc: a.publicKey(), Token: token,
 		Logger: a.log, Registry: a.reg, Version: version, Kinds: a.kindServers(),
-		Syncs: svc.Syncs(ctx),
+		Syncs: svc.Syncs(ctx), Presign: a.store.Presign,
 	})
 	if err != nil {
 		return err
@@ -117,5 +125,27 @@ func (a *app) announce(ctx context.Context, addr string, writable bool) {
 		for _, ch := range chans {
 			a.log.Info("try", "channel", ch.Name, "snapshot", ch.Snapshot, "url", base+"/channels/"+ch.Name+"/")
 		}
+	}
+}
+
+// publicKey returns what /keys/mirrord.asc serves: the store's signing
+// identity (or this replica's key file before any sync recorded one),
+// remembered once the store names it.
+func (a *app) publicKey() func(ctx context.Context) ([]byte, error) {
+	var known atomic.Pointer[[]byte]
+	return func(ctx context.Context) ([]byte, error) {
+		if k := known.Load(); k != nil {
+			return *k, nil
+		}
+		meta := a.catalog.Store().Meta()
+		k, _, err := signing.Recorded(ctx, meta)
+		if err == nil {
+			known.Store(&k)
+			return k, nil
+		}
+		if !store.IsNotExist(err) {
+			return nil, err
+		}
+		return signing.PublicFor(ctx, meta, a.cfg.Signing.KeyFile)
 	}
 }

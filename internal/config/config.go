@@ -29,8 +29,57 @@ type Config struct {
 	File      []FileSource `yaml:"file"`
 	Consul    *Consul      `yaml:"consul"` // nil when absent
 	Sync      SyncConfig   `yaml:"sync"`
+	Store     Store        `yaml:"store"`
+	Cache     Cache        `yaml:"cache"`
 
 	publicURLSet bool // public_url was in the file, not derived from listen
+}
+
+// Store kinds.
+const (
+	StoreFS = "fs"
+	StoreS3 = "s3"
+)
+
+// Store selects and configures the blob and metadata store. Kind fs (the
+// default) keeps everything under data_dir; kind s3 keeps it in a bucket,
+// and data_dir becomes a cache.
+type Store struct {
+	Kind      string `yaml:"kind"`
+	Endpoint  string `yaml:"endpoint"` // "" uses AWS's endpoint for Region
+	Bucket    string `yaml:"bucket"`
+	Prefix    string `yaml:"prefix"` // key prefix, normalised to end in "/" when set
+	Region    string `yaml:"region"`
+	PathStyle bool   `yaml:"path_style"`
+	// AccessKeyID with SecretAccessKeyFile are static credentials; without
+	// AccessKeyID the standard AWS environment / shared-credentials chain
+	// is used.
+	AccessKeyID         string `yaml:"access_key_id"`
+	SecretAccessKeyFile string `yaml:"secret_access_key_file"`
+	// Redirect answers blob GETs with a 302 to a presigned URL.
+	Redirect bool `yaml:"redirect"`
+}
+
+// SecretAccessKey returns the trimmed content of secret_access_key_file
+// ("" when unset).
+func (s Store) SecretAccessKey() (string, error) {
+	if s.SecretAccessKeyFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(s.SecretAccessKeyFile)
+	if err != nil {
+		return "", fmt.Errorf("store.secret_access_key_file: %w", err)
+	}
+	key := strings.TrimSpace(string(b))
+	if key == "" {
+		return "", fmt.Errorf("store.secret_access_key_file %s is empty", s.SecretAccessKeyFile)
+	}
+	return key, nil
+}
+
+// Cache bounds the local read cache of an s3 store (under data_dir).
+type Cache struct {
+	MaxSize ByteSize `yaml:"max_size"` // default DefaultCacheMax
 }
 
 // Auth configures the token required for write operations.

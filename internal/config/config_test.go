@@ -89,6 +89,7 @@ func TestLoadFull(t *testing.T) {
 			Retries:     0,
 			Timeout:     Duration{90 * time.Second},
 		},
+		Store: Store{Kind: StoreFS},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", cfg, want)
@@ -127,6 +128,7 @@ func TestDefaults(t *testing.T) {
 			PublicURL: "http://127.0.0.1:8080",
 			Signing:   Signing{KeyFile: "/etc/mirrord/data/signing/mirrord.asc"},
 			Sync:      SyncConfig{Concurrency: 8, PerHost: 4, Retries: 3},
+			Store:     Store{Kind: StoreFS},
 		}
 		if !reflect.DeepEqual(cfg, want) {
 			t.Errorf("%q:\n got %+v\nwant %+v", data, cfg, want)

@@ -21,7 +21,10 @@ func newDecoder(file string) *decoder {
 	return &decoder{errList: errList{file: file}, lines: map[string]int{"": 1}, nulls: map[string]bool{}}
 }
 
-var durationType = reflect.TypeFor[Duration]()
+var (
+	durationType = reflect.TypeFor[Duration]()
+	byteSizeType = reflect.TypeFor[ByteSize]()
+)
 
 // value decodes n into v. Null leaves v at its zero value.
 func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
@@ -32,6 +35,8 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 	switch {
 	case v.Type() == durationType:
 		d.duration(n, v, path)
+	case v.Type() == byteSizeType:
+		d.byteSize(n, v, path)
 	case v.Kind() == reflect.Pointer:
 		p := reflect.New(v.Type().Elem())
 		d.value(n, p.Elem(), path)
@@ -166,6 +171,15 @@ func (d *decoder) duration(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	v.Set(reflect.ValueOf(Duration{dur}))
+}
+
+func (d *decoder) byteSize(n *yaml.Node, v reflect.Value, path string) {
+	b, err := parseByteSize(n)
+	if err != nil {
+		d.add(n.Line, path, "%s: %v", path, err)
+		return
+	}
+	v.SetInt(b)
 }
 
 // suggest returns the known key closest to key, or "" when none is close.

@@ -22,6 +22,7 @@ const (
 	DefaultRetries     = 3
 	DefaultConsulName  = "mirrord"
 	DefaultConsulKV    = "mirrord/"
+	DefaultCacheMax    = 20 << 30 // cache.max_size
 )
 
 var (
@@ -107,6 +108,8 @@ func (v *validator) config(c *Config) {
 	v.fileSources(c.File)
 	v.consul(c.Consul)
 	v.sync(&c.Sync)
+	v.store(&c.Store)
+	v.cache(c)
 }
 
 func (v *validator) server(c *Config) {
@@ -471,5 +474,87 @@ func (v *validator) count(p string, n *int, def, lowest int) {
 	}
 	if *n < lowest {
 		v.fail(p, "must be at least %d, got %d", lowest, *n)
+	}
+}
+
+var (
+	bucketRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	s3PrefixRE = regexp.MustCompile(`^[A-Za-z0-9._/-]*$`)
+)
+
+func (v *validator) store(s *Store) {
+	if s.Kind == "" {
+		s.Kind = StoreFS
+	}
+	switch s.Kind {
+	case StoreFS:
+		s3Only := map[string]bool{
+			"endpoint": s.Endpoint != "", "bucket": s.Bucket != "", "prefix": s.Prefix != "", "region": s.Region != "",
+			"path_style": s.PathStyle, "access_key_id": s.AccessKeyID != "", "secret_access_key_file": s.SecretAccessKeyFile != "",
+			"redirect": s.Redirect,
+		}
+		for _, k := range []string{"endpoint", "bucket", "prefix", "region", "path_style", "access_key_id", "secret_access_key_file", "redirect"} {
+			if s3Only[k] {
+				v.fail("store."+k, "only used with kind: s3 (the fs store keeps everything under data_dir)")
+			}
+		}
+		return
+	case StoreS3:
+	default:
+		v.fail("store.kind", "unknown store kind %q: want %q or %q", s.Kind, StoreFS, StoreS3)
+		return
+	}
+	switch {
+	case s.Bucket == "":
+		v.fail("store.bucket", "required with kind: s3, e.g. bucket: mirrord")
+	case !bucketRE.MatchString(s.Bucket) || strings.Contains(s.Bucket, ".."):
+		v.fail("store.bucket", "invalid bucket name %q: 3-63 lowercase letters, digits, '.' and '-'", s.Bucket)
+	}
+	if s.Endpoint != "" {
+		if err := checkHTTPURL(s.Endpoint); err != nil {
+			v.fail("store.endpoint", "%v", err)
+		}
+	}
+	if s.Region == "" {
+		s.Region = "us-east-1"
+	}
+	v.s3Prefix(s)
+	switch {
+	case s.AccessKeyID != "" && s.SecretAccessKeyFile == "":
+		v.fail("store.access_key_id", "needs secret_access_key_file (or drop both to use the AWS environment / shared credentials)")
+	case s.AccessKeyID == "" && s.SecretAccessKeyFile != "":
+		v.fail("store.secret_access_key_file", "needs access_key_id (or drop both to use the AWS environment / shared credentials)")
+	}
+	s.SecretAccessKeyFile = v.resolve(s.SecretAccessKeyFile)
+}
+
+// s3Prefix checks store.prefix and normalises it to end in "/".
+func (v *validator) s3Prefix(s *Store) {
+	if s.Prefix == "" {
+		return
+	}
+	if !s3PrefixRE.MatchString(s.Prefix) || strings.HasPrefix(s.Prefix, "/") || strings.Contains(s.Prefix, "//") {
+		v.fail("store.prefix", "invalid prefix %q: letters, digits, '.', '_', '-' and '/' separators, not starting with '/'", s.Prefix)
+		return
+	}
+	for _, seg := range strings.Split(strings.TrimSuffix(s.Prefix, "/"), "/") {
+		if seg == "." || seg == ".." {
+			v.fail("store.prefix", "invalid prefix %q: no '.' or '..' segments", s.Prefix)
+			return
+		}
+	}
+	if !strings.HasSuffix(s.Prefix, "/") {
+		s.Prefix += "/"
+	}
+}
+
+func (v *validator) cache(c *Config) {
+	switch {
+	case c.Cache.MaxSize != 0 && c.Store.Kind != StoreS3:
+		v.fail("cache.max_size", "only used with store kind: s3 (the read cache of blobs fetched from the bucket)")
+	case c.Cache.MaxSize < 0:
+		v.fail("cache.max_size", "must not be negative")
+	case c.Cache.MaxSize == 0 && !v.set("cache.max_size") && c.Store.Kind == StoreS3:
+		c.Cache.MaxSize = DefaultCacheMax
 	}
 }

@@ -42,6 +42,7 @@ func TestAgent(t *testing.T) {
 		{"register", testRegister},
 		{"summaries", testSummaries},
 		{"outage", testOutage},
+		{"locks", testLocks},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, agent, tc.name+"/") })
 	}

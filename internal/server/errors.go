@@ -42,7 +42,7 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, errNotImplemented):
 		return http.StatusNotImplemented
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, store.ErrUnavailable):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
@@ -80,6 +80,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, code int, ms
 	h.Set("X-Content-Type-Options", "nosniff")
 	if code == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", `Bearer realm="mirrord"`)
+	}
+	if code == http.StatusServiceUnavailable {
+		h.Set("Retry-After", "10")
 	}
 	body, _ := json.Marshal(errorBody{msg})
 	body = append(body, '\n')

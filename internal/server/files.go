@@ -231,6 +231,10 @@ func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request, d store.Diges
 	h["Content-Type"] = contentType(name)
 	h["X-Content-Type-Options"] = hdrNoSniff
 	ctx := r.Context()
+	if s.opt.Presign != nil && r.Method == http.MethodGet {
+		s.presignRedirect(w, r, d)
+		return
+	}
 	plain := plainRequest(r)
 	if size <= s.cache.maxItem {
 		cb, err := s.smallBlob(ctx, d, size)
@@ -304,9 +308,48 @@ func plainRequest(r *http.Request) bool {
 
 var conditionalHeaders = []string{"Range", "If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range"}
 
+// fileOpener is the optional capability of a remote store's read cache
+// (store/readcache): a local file for blob d, fetched on a miss; ok is false
+// when the blob is not cacheable.
+type fileOpener interface {
+	OpenFile(ctx context.Context, d store.Digest) (f *os.File, ok bool, err error)
+}
+
+// presignRedirect answers a blob GET with a 302 to a presigned URL, or 304
+// when the client has the blob already (the ETag is the digest).
+func (s *Server) presignRedirect(w http.ResponseWriter, r *http.Request, d store.Digest) {
+	h := w.Header()
+	etag := `"` + string(d) + `"`
+	if inm := r.Header.Get("If-None-Match"); inm != "" && (inm == etag || inm == "*" || strings.Contains(inm, etag)) {
+		h["Etag"] = []string{etag}
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	u, err := s.opt.Presign(r.Context(), d)
+	if err != nil {
+		s.blobErr(w, r, d, err)
+		return
+	}
+	delete(h, "Content-Type")
+	// The URL expires: caches may keep the redirect only briefly.
+	h["Cache-Control"] = []string{"private, max-age=60"}
+	h.Set("Location", u)
+	w.WriteHeader(http.StatusFound)
+}
+
 // openBlob opens blob d for serving: an *os.File when the store has local
-// files (so net/http can use sendfile), else the store's Blob.
+// files or a local read cache (so net/http can use sendfile), else the
+// store's Blob.
 func (s *Server) openBlob(ctx context.Context, d store.Digest) (io.ReadSeeker, io.Closer, error) {
+	if s.files != nil {
+		f, ok, err := s.files.OpenFile(ctx, d)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			return f, f, nil
+		}
+	}
 	if s.filer != nil {
 		if p := s.filer.BlobPath(d); p != "" {
 			f, err := openFile(p)

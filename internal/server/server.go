@@ -51,6 +51,13 @@ type Options struct {
 	// OnChange, when set, is called after a promote, rollback or delete
 	// made through the API (after the server's own view is refreshed).
 	OnChange func(ctx context.Context)
+	// Presign, when set (store.redirect), answers blob GETs with a 302 to
+	// the URL it returns for the blob's digest (a presigned S3 URL).
+	Presign func(ctx context.Context, d store.Digest) (string, error)
+	// PublicKeyFunc, when set, is asked for the key served at
+	// /keys/mirrord.asc while PublicKey is nil (a replica that learns the
+	// store's signing identity after it started).
+	PublicKeyFunc func(ctx context.Context) ([]byte, error)
 }
 
 // KindServer serves a source kind that is not a plain file tree (git). name
@@ -96,6 +103,7 @@ type Server struct {
 	cat   *snapshot.Catalog
 	blobs store.Blobs
 	filer store.Filer // nil when the backend has no local files
+	files fileOpener  // nil when the backend has no local read cache
 	// versioner tells when another process changed the metadata (nil:
 	// poll every refresh interval).
 	versioner store.Versioner
@@ -138,6 +146,9 @@ func New(opt Options) (*Server, error) {
 	}
 	if f, ok := s.blobs.(store.Filer); ok {
 		s.filer = f
+	}
+	if f, ok := s.blobs.(fileOpener); ok {
+		s.files = f
 	}
 	if v, ok := opt.Catalog.Store().Meta().(store.Versioner); ok {
 		s.versioner = v

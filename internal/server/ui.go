@@ -13,6 +13,7 @@ import (
 
 	"github.com/mirrord/mirrord/internal/bytesize"
 	"github.com/mirrord/mirrord/internal/snapshot"
+	"github.com/mirrord/mirrord/internal/store"
 )
 
 //go:embed templates/*.html
@@ -229,15 +230,24 @@ func (s *Server) indexSnap(_ context.Context, rec *snapshot.Record, v *view) ind
 
 // serveKey answers /keys/mirrord.asc.
 func (s *Server) serveKey(w http.ResponseWriter, r *http.Request) {
-	if s.opt.PublicKey == nil {
-		s.writeError(w, r, http.StatusNotFound, "this server has no signing key configured")
+	key, etag := s.opt.PublicKey, s.keyETag
+	if key == nil && s.opt.PublicKeyFunc != nil {
+		k, err := s.opt.PublicKeyFunc(r.Context())
+		if err != nil {
+			s.writeErr(w, r, err)
+			return
+		}
+		key, etag = k, `"`+string(store.DigestOf(k))+`"`
+	}
+	if key == nil {
+		s.writeError(w, r, http.StatusNotFound, "this server has no signing key configured (the store names none yet: the first sync that signs records one)")
 		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/pgp-keys")
 	h.Set("Cache-Control", "public, max-age=300")
-	h.Set("Etag", s.keyETag)
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(s.opt.PublicKey))
+	h.Set("Etag", etag)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(key))
 }
 
 type health struct {

@@ -159,6 +159,10 @@ var (
 	ErrSizeMismatch   = errors.New("size mismatch")
 	ErrTooLarge       = errors.New("too large")
 	ErrLocked         = errors.New("locked by another process")
+	// ErrUnavailable is wrapped by errors that mean the backing store
+	// could not be reached or could not answer (network, 5xx after
+	// retries): retrying later may succeed.
+	ErrUnavailable = errors.New("store unavailable")
 )
 
 // IsNotExist reports whether err says a blob or key is absent.

@@ -14,19 +14,25 @@
 //   - invalid digests and Meta keys are rejected with an error;
 //   - Meta.Create is exclusive under concurrency and Meta.Put is atomic;
 //   - List of Meta omits prefixes whose keys were all deleted;
-//   - Locker excludes a second holder, and Lock waits honouring ctx.
+//   - Locker excludes a second holder, and Lock waits honouring ctx;
+//   - listings are complete past 1000 entries (S3 pages at 1000), and a
+//     blob larger than any multipart part size reads back whole and by
+//     ranges.
 package storetest
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/mirrord/mirrord/internal/store"
 )
@@ -65,14 +71,30 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"MetaConcurrentCreate", testMetaConcurrentCreate},
 		{"MetaAtomicPut", testMetaAtomicPut},
 		{"MetaVersion", testMetaVersion},
-		{"LockTryLock", testTryLock},
-		{"LockWaits", testLockWaits},
-		{"LockCtxTimeout", testLockCtxTimeout},
+		{"ListPast1000", testListPast1000},
+		{"LargeBlobRanges", testLargeBlobRanges},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, newStore(t))
 		})
+	}
+	RunLocker(t, func(t *testing.T) store.Locker { return newStore(t) })
+}
+
+// RunLocker runs the Locker part of the suite on its own, for lockers that
+// replace a store's (Consul locks). newLocker must return a locker with no
+// lock held.
+func RunLocker(t *testing.T, newLocker func(t *testing.T) store.Locker) {
+	for _, tc := range []struct {
+		name string
+		fn   func(t *testing.T, s store.Locker)
+	}{
+		{"LockTryLock", testTryLock},
+		{"LockWaits", testLockWaits},
+		{"LockCtxTimeout", testLockCtxTimeout},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newLocker(t)) })
 	}
 }
 
@@ -762,7 +784,7 @@ func testMetaAtomicPut(t *testing.T, s store.Store) {
 	}
 }
 
-func testTryLock(t *testing.T, s store.Store) {
+func testTryLock(t *testing.T, s store.Locker) {
 	unlock, err := s.TryLock(t.Context(), "sync/debian")
 	if err != nil {
 		t.Fatalf("TryLock: %v", err)
@@ -788,7 +810,7 @@ func testTryLock(t *testing.T, s store.Store) {
 	}
 }
 
-func testLockWaits(t *testing.T, s store.Store) {
+func testLockWaits(t *testing.T, s store.Locker) {
 	unlock, err := s.TryLock(t.Context(), "gc")
 	if err != nil {
 		t.Fatalf("TryLock: %v", err)
@@ -817,7 +839,7 @@ func testLockWaits(t *testing.T, s store.Store) {
 	r.unlock()
 }
 
-func testLockCtxTimeout(t *testing.T, s store.Store) {
+func testLockCtxTimeout(t *testing.T, s store.Locker) {
 	unlock, err := s.TryLock(t.Context(), "gc")
 	if err != nil {
 		t.Fatalf("TryLock: %v", err)
@@ -877,5 +899,85 @@ func testMetaVersion(t *testing.T, s store.Store) {
 	}
 	if cur() != last {
 		t.Fatal("Version changed after a read")
+	}
+}
+
+func testListPast1000(t *testing.T, s store.Store) {
+	const n = 1050
+	want := make([]store.Digest, n)
+	keys := make([]string, n)
+	g, ctx := errgroup.WithContext(t.Context())
+	g.SetLimit(16)
+	for i := range n {
+		data := []byte(fmt.Sprintf("blob %d", i))
+		want[i] = store.DigestOf(data)
+		keys[i] = fmt.Sprintf("many/k%04d", i)
+		g.Go(func() error {
+			if _, err := s.Blobs().Put(ctx, bytes.NewReader(data), store.Expect{Digest: want[i]}); err != nil {
+				return err
+			}
+			return s.Meta().Put(ctx, keys[i], data)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatalf("writing %d blobs and keys: %v", n, err)
+	}
+	wantBlobs(t, s, want...)
+	got, err := s.Meta().List(t.Context(), "many")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantNames := make([]string, n)
+	for i, k := range keys {
+		wantNames[i] = k[len("many/"):]
+	}
+	if !slices.Equal(got, wantNames) {
+		t.Errorf("Meta.List(many) returned %d names, want %d (first %v)", len(got), n, got[:min(3, len(got))])
+	}
+}
+
+func testLargeBlobRanges(t *testing.T, s store.Store) {
+	data := content(21<<20+123, 77)
+	d := store.DigestOf(data)
+	for _, exp := range []store.Expect{{Digest: d, Size: int64(len(data))}, {}, {Digest: d}} {
+		if err := s.Blobs().Delete(t.Context(), d); err != nil {
+			t.Fatal(err)
+		}
+		info := put(t, s, data, exp)
+		if info.Digest != d || info.Size != int64(len(data)) {
+			t.Fatalf("Put(%+v) = %+v", exp, info)
+		}
+		if !bytes.Equal(readBlob(t, s, d), data) {
+			t.Fatalf("large blob put with %+v reads back different", exp)
+		}
+	}
+	b, err := s.Blobs().Open(t.Context(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, off := range []int64{0, 5<<20 - 1, 16 << 20, int64(len(data)) - 4096} {
+		if _, err := b.Seek(off, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 4096)
+		if _, err := io.ReadFull(b, buf); err != nil {
+			t.Fatalf("read 4096 bytes at %d: %v", off, err)
+		}
+		if !bytes.Equal(buf, data[off:off+4096]) {
+			t.Errorf("bytes at %d differ", off)
+		}
+	}
+	bad := slices.Clone(data)
+	bad[len(bad)-1] ^= 1
+	other := store.DigestOf(bad)
+	for _, exp := range []store.Expect{{Digest: d, Size: int64(len(bad))}, {Digest: d}} {
+		s.Blobs().Delete(t.Context(), d)
+		_, err := s.Blobs().Put(t.Context(), bytes.NewReader(bad), exp)
+		if !errors.Is(err, store.ErrDigestMismatch) {
+			t.Errorf("Put of a large blob with a wrong last byte (%+v): err = %v, want ErrDigestMismatch", exp, err)
+		}
+		wantNothingLeft(t, s, d)
+		wantNothingLeft(t, s, other)
 	}
 }
