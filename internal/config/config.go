@@ -29,6 +29,14 @@ type Config struct {
 	File      []FileSource `yaml:"file"`
 	Consul    *Consul      `yaml:"consul"` // nil when absent
 	Sync      SyncConfig   `yaml:"sync"`
+	Bundle    Bundle       `yaml:"bundle"`
+}
+
+// Bundle configures air-gap imports.
+type Bundle struct {
+	// Keyring holds the OpenPGP public keys (armored or binary) whose
+	// signed bundles `mirrord import` accepts without --keyring.
+	Keyring string `yaml:"keyring"`
 }
 
 // Auth configures the token required for write operations.

@@ -1,0 +1,262 @@
+package bundle
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// PartName is the name of part i of a split bundle FILE: FILE.000, ...
+func PartName(file string, i int) string { return fmt.Sprintf("%s.%03d", file, i) }
+
+// ParseSize reads a part size: bytes, or a number with a binary suffix K,
+// M, G or T (4G is 4 GiB; FAT32 holds at most 4G-1 bytes per file, so use
+// 4095M there).
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "B")
+	t = strings.TrimSuffix(t, "I")
+	mult := int64(1)
+	if n := len(t); n > 0 {
+		if i := strings.IndexByte("KMGT", t[n-1]); i >= 0 {
+			mult = 1 << (10 * (i + 1))
+			t = t[:n-1]
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("size %q: want a positive number of bytes, optionally with K, M, G or T (e.g. 4G)", s)
+	}
+	return n * mult, nil
+}
+
+// SplitWriter writes a stream as parts FILE.000, FILE.001, ... of at most
+// size bytes each, creating each part when its first byte arrives.
+type SplitWriter struct {
+	file  string
+	size  int64
+	i     int
+	f     *os.File
+	inCur int64
+	names []string
+}
+
+// NewSplitWriter returns a writer of parts of file. Existing parts are
+// replaced.
+func NewSplitWriter(file string, size int64) (*SplitWriter, error) {
+	if size <= 0 {
+		return nil, fmt.Errorf("split size %d: must be positive", size)
+	}
+	return &SplitWriter{file: file, size: size, i: -1}, nil
+}
+
+func (w *SplitWriter) Write(p []byte) (int, error) {
+	var n int
+	for len(p) > 0 {
+		if w.f == nil || w.inCur == w.size {
+			if err := w.next(); err != nil {
+				return n, err
+			}
+		}
+		k := min(int64(len(p)), w.size-w.inCur)
+		m, err := w.f.Write(p[:k])
+		n += m
+		w.inCur += int64(m)
+		if err != nil {
+			return n, fmt.Errorf("writing %s: %w", w.f.Name(), err)
+		}
+		p = p[k:]
+	}
+	return n, nil
+}
+
+func (w *SplitWriter) next() error {
+	if err := w.closeCur(); err != nil {
+		return err
+	}
+	w.i++
+	name := PartName(w.file, w.i)
+	f, err := os.Create(name)
+	if err != nil {
+		return fmt.Errorf("creating bundle part: %w", err)
+	}
+	w.f, w.inCur = f, 0
+	w.names = append(w.names, name)
+	return nil
+}
+
+func (w *SplitWriter) closeCur() error {
+	if w.f == nil {
+		return nil
+	}
+	err := w.f.Sync()
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	w.f = nil
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", w.names[len(w.names)-1], err)
+	}
+	return nil
+}
+
+// Close finishes the last part and removes stale parts a longer earlier
+// export left behind (so import does not read them as a continuation).
+func (w *SplitWriter) Close() error {
+	if err := w.closeCur(); err != nil {
+		return err
+	}
+	for i := w.i + 1; ; i++ {
+		err := os.Remove(PartName(w.file, i))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("removing stale part: %w", err)
+		}
+	}
+}
+
+// Parts are the names of the parts written so far.
+func (w *SplitWriter) Parts() []string { return append([]string(nil), w.names...) }
+
+// Remove deletes every part written (after a failed export).
+func (w *SplitWriter) Remove() {
+	if w.f != nil {
+		w.f.Close()
+		w.f = nil
+	}
+	for _, n := range w.names {
+		os.Remove(n)
+	}
+}
+
+// partReader reads parts FILE.000, FILE.001, ... as one stream and knows
+// where it is, so errors can name the part.
+type partReader struct {
+	file  string
+	i     int
+	f     *os.File
+	sizes []int64 // sizes of the parts opened so far
+	pos   int64   // bytes read from the current part
+	start int     // the part the current entry started in (see mark)
+}
+
+// mark notes that an entry starts about here (the decoder reads ahead by
+// at most a block), so errors can name the parts it spans.
+func (p *partReader) mark() { p.start = p.i }
+
+func openParts(file string) (*partReader, error) {
+	p := &partReader{file: file}
+	f, err := os.Open(PartName(file, 0))
+	if err != nil {
+		return nil, fmt.Errorf("bundle part %s: %w", PartName(file, 0), err)
+	}
+	if err := p.use(f); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *partReader) use(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	p.f, p.pos = f, 0
+	p.sizes = append(p.sizes, fi.Size())
+	return nil
+}
+
+func (p *partReader) Read(b []byte) (int, error) {
+	for p.f != nil {
+		n, err := p.f.Read(b)
+		p.pos += int64(n)
+		if n > 0 || err == nil {
+			return n, nil
+		}
+		if err != io.EOF {
+			return 0, fmt.Errorf("reading bundle part %s: %w", p.current(), err)
+		}
+		p.f.Close()
+		p.f = nil
+		f, err := os.Open(PartName(p.file, p.i+1))
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, io.EOF
+		}
+		if err != nil {
+			return 0, fmt.Errorf("bundle part %s: %w", PartName(p.file, p.i+1), err)
+		}
+		p.i++
+		if err := p.use(f); err != nil {
+			return 0, err
+		}
+	}
+	return 0, io.EOF
+}
+
+func (p *partReader) Close() error {
+	if p.f != nil {
+		return p.f.Close()
+	}
+	return nil
+}
+
+func (p *partReader) current() string { return PartName(p.file, p.i) }
+
+// checkLayout checks the parts on disk against the manifest's part size
+// before anything is imported: parts are contiguous from .000, and every
+// part but the last holds exactly size bytes.
+func (p *partReader) checkLayout(size int64) error {
+	if size <= 0 {
+		return fmt.Errorf("%w: %s is a split part, but the manifest has no part size", ErrCorrupt, PartName(p.file, 0))
+	}
+	var last int
+	for i := 0; ; i++ {
+		if _, err := os.Stat(PartName(p.file, i)); err != nil {
+			last = i - 1
+			break
+		}
+	}
+	for i := last + 2; i < last+1000; i++ {
+		if _, err := os.Stat(PartName(p.file, i)); err == nil {
+			return fmt.Errorf("%w: part %s is missing (%s exists)", ErrCorrupt, PartName(p.file, last+1), PartName(p.file, i))
+		}
+	}
+	for i := 0; i <= last; i++ {
+		fi, err := os.Stat(PartName(p.file, i))
+		if err != nil {
+			return fmt.Errorf("bundle part: %w", err)
+		}
+		switch {
+		case fi.Size() > size:
+			return fmt.Errorf("%w: part %s has %d bytes, more than the part size %d", ErrCorrupt, PartName(p.file, i), fi.Size(), size)
+		case i < last && fi.Size() != size:
+			return fmt.Errorf("%w: part %s is truncated: %d of %d bytes", ErrCorrupt, PartName(p.file, i), fi.Size(), size)
+		}
+	}
+	return nil
+}
+
+// explain turns a stream error into one naming the part it happened in.
+func (p *partReader) explain(err error, size int64) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) && p.f == nil {
+		// The stream ended before the manifest's last entry.
+		last := p.sizes[len(p.sizes)-1]
+		if size > 0 && last == size {
+			return fmt.Errorf("%w: bundle ends with part %s: part %s is missing: %v", ErrCorrupt, p.current(), PartName(p.file, p.i+1), err)
+		}
+		return fmt.Errorf("%w: part %s is truncated (%d bytes), or the parts after it are missing: %v", ErrCorrupt, p.current(), last, err)
+	}
+	if p.start < p.i {
+		return fmt.Errorf("in parts %s to %s (one of them is corrupt): %w", PartName(p.file, p.start), p.current(), err)
+	}
+	return fmt.Errorf("in part %s (corrupt): %w", p.current(), err)
+}
