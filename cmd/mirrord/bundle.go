@@ -49,7 +49,7 @@ func newExportCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := x.Export(cmd.Context(), w, m); err != nil {
+			if err := x.Write(cmd.Context(), w, m); err != nil {
 				w.abort()
 				return err
 			}

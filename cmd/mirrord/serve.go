@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mirrord/mirrord/internal/bundle"
 	"github.com/mirrord/mirrord/internal/progress"
 	"github.com/mirrord/mirrord/internal/server"
 	"github.com/mirrord/mirrord/internal/signing"
@@ -65,6 +66,7 @@ func (a *app) serve(ctx context.Context, g *globals) error {
 	if jobs != nil {
 		opt.Syncs = syncsAdapter{jobs}
 	}
+	opt.Exporter = &bundle.Exporter{Catalog: a.catalog, Key: key}
 	h, err = server.New(opt)
 	if err != nil {
 		return err

@@ -93,10 +93,21 @@ func (x *Exporter) without(ctx context.Context, need []snapshot.BlobRef, base st
 	return out, nil
 }
 
-// Export streams the bundle of m (from Plan) to w: it never holds more
+// Export streams snapshot id's bundle (incremental on since, when not
+// empty) to w, as one stream. Errors found while planning (unknown
+// snapshot or base: snapshot.ErrNotFound) come before the first byte.
+func (x *Exporter) Export(ctx context.Context, w io.Writer, id, since string) error {
+	m, err := x.Plan(ctx, id, ExportOptions{Since: since})
+	if err != nil {
+		return err
+	}
+	return x.Write(ctx, w, m)
+}
+
+// Write streams the bundle of m (from Plan) to w: it never holds more
 // than one blob's copy buffer in memory. Progress is reported in bytes of
 // blob content.
-func (x *Exporter) Export(ctx context.Context, w io.Writer, m *Manifest) (err error) {
+func (x *Exporter) Write(ctx context.Context, w io.Writer, m *Manifest) (err error) {
 	manifest, err := m.encode()
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -137,12 +138,13 @@ func (w *SplitWriter) Remove() {
 // partReader reads parts FILE.000, FILE.001, ... as one stream and knows
 // where it is, so errors can name the part.
 type partReader struct {
-	file  string
-	i     int
-	f     *os.File
-	sizes []int64 // sizes of the parts opened so far
-	pos   int64   // bytes read from the current part
-	start int     // the part the current entry started in (see mark)
+	file   string
+	i      int
+	f      *os.File
+	sizes  []int64 // sizes of the parts opened so far
+	pos    int64   // bytes read from the current part
+	start  int     // the part the current entry started in (see mark)
+	layout int64   // the parts' size as found on disk (checkLayout)
 }
 
 // mark notes that an entry starts about here (the decoder reads ahead by
@@ -150,7 +152,11 @@ type partReader struct {
 func (p *partReader) mark() { p.start = p.i }
 
 func openParts(file string) (*partReader, error) {
-	p := &partReader{file: file}
+	layout, err := checkLayout(file)
+	if err != nil {
+		return nil, err
+	}
+	p := &partReader{file: file, layout: layout}
 	f, err := os.Open(PartName(file, 0))
 	if err != nil {
 		return nil, fmt.Errorf("bundle part %s: %w", PartName(file, 0), err)
@@ -208,36 +214,50 @@ func (p *partReader) Close() error {
 
 func (p *partReader) current() string { return PartName(p.file, p.i) }
 
-// checkLayout checks the parts on disk against the manifest's part size
-// before anything is imported: parts are contiguous from .000, and every
-// part but the last holds exactly size bytes.
-func (p *partReader) checkLayout(size int64) error {
+// checkLayout checks the parts on disk before anything is read: they are
+// contiguous from .000, and every part but the last has the same size
+// (the largest; a shorter one is truncated). It returns that size, 0 for
+// a single part.
+func checkLayout(file string) (int64, error) {
+	var sizes []int64
+	for i := 0; ; i++ {
+		fi, err := os.Stat(PartName(file, i))
+		if err != nil {
+			break
+		}
+		sizes = append(sizes, fi.Size())
+	}
+	last := len(sizes) - 1
+	for i := last + 2; i < last+1000; i++ {
+		if _, err := os.Stat(PartName(file, i)); err == nil {
+			return 0, fmt.Errorf("%w: part %s is missing (%s exists)", ErrCorrupt, PartName(file, last+1), PartName(file, i))
+		}
+	}
+	if last < 1 {
+		return 0, nil
+	}
+	size := slices.Max(sizes[:last])
+	for i, n := range sizes[:last] {
+		if n != size {
+			return 0, fmt.Errorf("%w: part %s is truncated: %d of %d bytes", ErrCorrupt, PartName(file, i), n, size)
+		}
+	}
+	if sizes[last] > size {
+		return 0, fmt.Errorf("%w: the last part %s has %d bytes, more than the %d of the others", ErrCorrupt, PartName(file, last), sizes[last], size)
+	}
+	return size, nil
+}
+
+// checkPartSize compares the parts' size with the signed manifest's.
+func (p *partReader) checkPartSize(size int64) error {
 	if size <= 0 {
 		return fmt.Errorf("%w: %s is a split part, but the manifest has no part size", ErrCorrupt, PartName(p.file, 0))
 	}
-	var last int
-	for i := 0; ; i++ {
-		if _, err := os.Stat(PartName(p.file, i)); err != nil {
-			last = i - 1
-			break
-		}
+	if p.layout > 0 && p.layout != size {
+		return fmt.Errorf("%w: parts of %s have %d bytes, the manifest says %d", ErrCorrupt, p.file, p.layout, size)
 	}
-	for i := last + 2; i < last+1000; i++ {
-		if _, err := os.Stat(PartName(p.file, i)); err == nil {
-			return fmt.Errorf("%w: part %s is missing (%s exists)", ErrCorrupt, PartName(p.file, last+1), PartName(p.file, i))
-		}
-	}
-	for i := 0; i <= last; i++ {
-		fi, err := os.Stat(PartName(p.file, i))
-		if err != nil {
-			return fmt.Errorf("bundle part: %w", err)
-		}
-		switch {
-		case fi.Size() > size:
-			return fmt.Errorf("%w: part %s has %d bytes, more than the part size %d", ErrCorrupt, PartName(p.file, i), fi.Size(), size)
-		case i < last && fi.Size() != size:
-			return fmt.Errorf("%w: part %s is truncated: %d of %d bytes", ErrCorrupt, PartName(p.file, i), fi.Size(), size)
-		}
+	if p.sizes[0] > size {
+		return fmt.Errorf("%w: part %s has %d bytes, more than the part size %d", ErrCorrupt, PartName(p.file, 0), p.sizes[0], size)
 	}
 	return nil
 }
@@ -250,6 +270,9 @@ func (p *partReader) explain(err error, size int64) error {
 	if errors.Is(err, io.ErrUnexpectedEOF) && p.f == nil {
 		// The stream ended before the manifest's last entry.
 		last := p.sizes[len(p.sizes)-1]
+		if size <= 0 {
+			size = p.layout
+		}
 		if size > 0 && last == size {
 			return fmt.Errorf("%w: bundle ends with part %s: part %s is missing: %v", ErrCorrupt, p.current(), PartName(p.file, p.i+1), err)
 		}

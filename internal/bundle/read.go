@@ -208,7 +208,7 @@ func (s *Source) open(keyring openpgp.EntityList) (*stream, error) {
 		return nil, s.explain(err, 0)
 	}
 	if s.parts != nil {
-		if err := s.parts.checkLayout(st.Manifest.PartSize); err != nil {
+		if err := s.parts.checkPartSize(st.Manifest.PartSize); err != nil {
 			st.Close()
 			return nil, err
 		}
