@@ -132,10 +132,9 @@ func (w *bundleWriter) finish() error {
 	case w.split != nil:
 		return w.split.Close()
 	case w.tmp != nil:
-		err := w.tmp.Sync()
-		if cerr := w.tmp.Close(); err == nil {
-			err = cerr
-		}
+		// No fsync: import verifies every byte, and removable media are
+		// flushed when unmounted.
+		err := w.tmp.Close()
 		if err == nil {
 			err = os.Rename(w.tmp.Name(), w.path)
 		}

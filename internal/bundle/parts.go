@@ -93,10 +93,7 @@ func (w *SplitWriter) closeCur() error {
 	if w.f == nil {
 		return nil
 	}
-	err := w.f.Sync()
-	if cerr := w.f.Close(); err == nil {
-		err = cerr
-	}
+	err := w.f.Close() // no fsync: see Close
 	w.f = nil
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", w.names[len(w.names)-1], err)
@@ -106,6 +103,8 @@ func (w *SplitWriter) closeCur() error {
 
 // Close finishes the last part and removes stale parts a longer earlier
 // export left behind (so import does not read them as a continuation).
+// Parts are not fsynced: import verifies every byte, and a removable
+// medium is flushed when it is unmounted.
 func (w *SplitWriter) Close() error {
 	if err := w.closeCur(); err != nil {
 		return err
