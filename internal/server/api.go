@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -418,13 +419,13 @@ func (s *Server) apiExport(r *http.Request, p []string) (int, any, error) {
 	if s.opt.Exporter == nil {
 		return 0, nil, errorf(http.StatusNotImplemented, "this server does not export bundles")
 	}
-	since := r.URL.Query().Get("since")
-	if _, err := snapshot.ParseID(p[0]); err != nil {
-		return 0, nil, errorf(http.StatusBadRequest, "%v", err)
+	if _, _, err := s.exactRecord(r, p[0]); err != nil {
+		return 0, nil, err
 	}
+	since := r.URL.Query().Get("since")
 	if since != "" {
-		if _, err := snapshot.ParseID(since); err != nil {
-			return 0, nil, errorf(http.StatusBadRequest, "since: %v", err)
+		if _, _, err := s.exactRecord(r, since); err != nil {
+			return 0, nil, fmt.Errorf("since: %w", err)
 		}
 	}
 	return http.StatusOK, exportStream{id: p[0], since: since}, nil

@@ -218,7 +218,7 @@ func TestBundleAirGap(t *testing.T) {
 	}
 
 	// Every upstream stops; B takes the bundle over.
-	apt.SetHook(func(w http.ResponseWriter, r *http.Request) bool { http.Error(w, "stopped", 503); return true })
+	apt.SetHook(func(w http.ResponseWriter, r *http.Request) bool { http.Error(w, "stopped", http.StatusServiceUnavailable); return true })
 	yum.down.Store(true)
 	files.Close()
 	forge.Stop()
