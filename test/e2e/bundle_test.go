@@ -182,6 +182,7 @@ func (e *env) noSnapshots() {
 // all stopped), and B serves stock apt and dnf; an incremental bundle
 // carries only new blobs; the API streams the same bundle.
 func TestBundleAirGap(t *testing.T) {
+	t.Parallel()
 	apt := demoUpstream(t)
 	yum := newYumUpstream(t)
 	files := newUpstream(t)
@@ -398,6 +399,7 @@ func tamperEnv(t *testing.T, n int) (e *env, id, pub string) {
 // Every kind of damage is refused with a message naming it; nothing is
 // imported.
 func TestBundleTampering(t *testing.T) {
+	t.Parallel()
 	a, id, pub := tamperEnv(t, 6)
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.bundle")
@@ -491,6 +493,7 @@ func TestBundleTampering(t *testing.T) {
 		}, []string{fmt.Sprintf(".%03d is truncated", len(parts)-1)}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			file := tc.make(t)
 			b := importEnv(t, "127.0.0.1:1")
 			for _, cmd := range [][]string{{"bundle", "verify", file, "--keyring", pub}, {"import", file, "--keyring", pub}} {
@@ -533,6 +536,7 @@ func copyParts(t *testing.T, base string, parts []string) string {
 // lands mid-stream): never a snapshot, always a clean store; then the
 // full import succeeds, reusing the blobs written before.
 func TestBundleImportKilled(t *testing.T) {
+	t.Parallel()
 	a, id, pub := tamperEnv(t, 24)
 	file := filepath.Join(t.TempDir(), "b.bundle")
 	a.must("export", id, "-o", file)
