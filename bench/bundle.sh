@@ -8,13 +8,13 @@
 #     blob writes, syncfs, the record) against `zstd -dc | tar -xf -` of the
 #     anchor's archive into an empty directory.
 # Knobs: BUNDLE_BENCH_PACKAGES (default 5000), BUNDLE_BENCH_PAYLOAD (bytes
-# per package, 16384), BUNDLE_BENCH_ROUNDS (3), BUNDLE_BENCH_OUT.
+# per package, 4096, as bench/apt.sh), BUNDLE_BENCH_ROUNDS (3), BUNDLE_BENCH_OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BIN=${BIN:-$ROOT/bin/mirrord}
 N=${BUNDLE_BENCH_PACKAGES:-5000}
-PAYLOAD=${BUNDLE_BENCH_PAYLOAD:-16384}
+PAYLOAD=${BUNDLE_BENCH_PAYLOAD:-4096}
 ROUNDS=${BUNDLE_BENCH_ROUNDS:-3}
 OUT=${BUNDLE_BENCH_OUT:-$ROOT/bench/out/bundle}
 rm -rf "$OUT"; mkdir -p "$OUT"

@@ -47,7 +47,7 @@ var (
 	keyErr  error
 )
 
-func testKey(t *testing.T) *signing.Key {
+func testKey(t testing.TB) *signing.Key {
 	t.Helper()
 	keyOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "bundle-key")
@@ -261,5 +261,50 @@ func TestKeyrings(t *testing.T) {
 	}
 	if _, from, _ := (Keyrings{Configured: pub, Installed: installed}).Load(); from != pub {
 		t.Errorf("the configured keyring should win over the installed one, got %s", from)
+	}
+}
+
+// BenchmarkImport imports a bundle of 2000 small blobs into a fresh store
+// (the store's per-blob Put dominates: see bench/bundle.sh for the
+// comparison with tar).
+func BenchmarkImport(b *testing.B) {
+	ctx := context.Background()
+	st, err := fs.Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := snapshot.New(st)
+	var es []snapshot.Entry
+	for i := range 2000 {
+		data := bytes.Repeat([]byte(fmt.Sprintf("%08d", i)), 512)
+		in, err := a.Store().Blobs().Put(ctx, bytes.NewReader(data), store.Expect{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		es = append(es, snapshot.Entry{Path: fmt.Sprintf("f/%d", i), Digest: in.Digest, Size: in.Size})
+	}
+	tree, _ := snapshot.NewTree(es)
+	d, _ := snapshot.PutTree(ctx, a.Store().Blobs(), tree)
+	rec, err := a.Commit(ctx, []snapshot.SourceRecord{{Kind: "file", Name: "f", Tree: d}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	k := testKey(b)
+	var buf bytes.Buffer
+	if err := (&Exporter{Catalog: a, Key: k}).Export(ctx, &buf, rec.ID, ""); err != nil {
+		b.Fatal(err)
+	}
+	p := filepath.Join(b.TempDir(), "pub.asc")
+	os.WriteFile(p, k.PublicArmored(), 0o644)
+	kr, _ := signing.ReadKeyring(p)
+	b.ResetTimer()
+	for range b.N {
+		st, err := fs.Open(b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := (&Importer{Catalog: snapshot.New(st)}).Import(ctx, source(buf.Bytes()), kr); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

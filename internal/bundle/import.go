@@ -1,12 +1,15 @@
 package bundle
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/mirrord/mirrord/internal/progress"
 	"github.com/mirrord/mirrord/internal/snapshot"
@@ -175,26 +178,71 @@ func (im *Importer) lock(ctx context.Context) (func(), error) {
 	return unlock, nil
 }
 
-// blobs writes the stream's blobs; present ones are hashed, not written.
+// Blobs up to smallBlob bytes are read into memory and stored by
+// putWorkers goroutines, so file creation overlaps with decompression;
+// larger ones stream straight into the store.
+const (
+	smallBlob  = 1 << 20
+	putWorkers = 4
+)
+
+// blobs writes the stream's blobs. Put skips a blob that is present
+// without reading it; those are hashed here instead, so every byte of the
+// bundle is checked.
 func (im *Importer) blobs(ctx context.Context, src *Source, st *stream, task progress.Task) (int, error) {
-	blobs := im.Catalog.Store().Blobs()
+	var written atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(putWorkers)
 	buf := make([]byte, 256<<10)
-	written := 0
-	err := src.read(ctx, st, func(e entry, r io.Reader) error {
+	err := src.read(gctx, st, func(e entry, r io.Reader) error {
 		r = progressReader{r, task}
-		if _, err := blobs.Stat(ctx, e.Digest); err == nil {
-			return hashAll(r, e, buf)
+		if e.Size > smallBlob {
+			return im.put(gctx, e, r, buf, &written)
 		}
-		if _, err := blobs.Put(ctx, r, store.Expect{Digest: e.Digest, Size: e.Size}); err != nil {
-			if errors.Is(err, store.ErrDigestMismatch) || errors.Is(err, store.ErrSizeMismatch) {
-				return fmt.Errorf("%w: %s: %w", ErrCorrupt, e, err)
-			}
-			return fmt.Errorf("storing %s: %w", e, err)
+		data := make([]byte, e.Size)
+		if _, err := io.ReadFull(r, data); err != nil {
+			return err
 		}
-		written++
+		g.Go(func() error { return im.put(gctx, e, bytes.NewReader(data), nil, &written) })
 		return nil
 	})
-	return written, err
+	if werr := g.Wait(); werr != nil {
+		err = werr // the first failure; the stream stopped because of it
+	}
+	return int(written.Load()), err
+}
+
+// put stores one blob; buf is a copy buffer for hashing (nil: allocate).
+func (im *Importer) put(ctx context.Context, e entry, r io.Reader, buf []byte, written *atomic.Int64) error {
+	blobs := im.Catalog.Store().Blobs()
+	cr := &countReader{r: r}
+	if e.Size == 0 {
+		if _, err := blobs.Stat(ctx, e.Digest); err == nil {
+			return hashAll(cr, e, buf)
+		}
+	}
+	if _, err := blobs.Put(ctx, cr, store.Expect{Digest: e.Digest, Size: e.Size}); err != nil {
+		if errors.Is(err, store.ErrDigestMismatch) || errors.Is(err, store.ErrSizeMismatch) {
+			return fmt.Errorf("%w: %s: %w", ErrCorrupt, e, err)
+		}
+		return fmt.Errorf("storing %s: %w", e, err)
+	}
+	if cr.n == 0 && e.Size > 0 {
+		return hashAll(cr, e, buf) // present already
+	}
+	written.Add(1)
+	return nil
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func fingerprint(e *openpgp.Entity) string {

@@ -144,6 +144,9 @@ func (t *truncReader) Read(p []byte) (int, error) {
 
 // hashAll reads r to its end and checks it against e.
 func hashAll(r io.Reader, e entry, buf []byte) error {
+	if buf == nil {
+		buf = make([]byte, 64<<10)
+	}
 	h := sha256.New()
 	n, err := io.CopyBuffer(h, r, buf)
 	if err != nil {
