@@ -203,7 +203,14 @@ func (im *Importer) blobs(ctx context.Context, src *Source, st *stream, task pro
 		if _, err := io.ReadFull(r, data); err != nil {
 			return err
 		}
-		g.Go(func() error { return im.put(gctx, e, bytes.NewReader(data), nil, &written) })
+		where := src.where()
+		g.Go(func() error {
+			err := im.put(gctx, e, bytes.NewReader(data), nil, &written)
+			if err != nil && where != "" {
+				err = fmt.Errorf("in %s: %w", where, err)
+			}
+			return err
+		})
 		return nil
 	})
 	if werr := g.Wait(); werr != nil {

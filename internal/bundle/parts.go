@@ -142,13 +142,30 @@ type partReader struct {
 	f      *os.File
 	sizes  []int64 // sizes of the parts opened so far
 	pos    int64   // bytes read from the current part
-	start  int     // the part the current entry started in (see mark)
 	layout int64   // the parts' size as found on disk (checkLayout)
+	off    int64   // bytes read from all parts
+	marked int64   // off when the current entry started (see mark)
 }
 
-// mark notes that an entry starts about here (the decoder reads ahead by
-// at most a block), so errors can name the parts it spans.
-func (p *partReader) mark() { p.start = p.i }
+// lookBehind is how far the zstd decoder may have read ahead of the entry
+// it returns: one block (at most 128 KiB) and its header.
+const lookBehind = 128<<10 + 64
+
+// mark notes that an entry starts here in the decoded stream, so errors
+// can name the parts its compressed bytes may lie in.
+func (p *partReader) mark() { p.marked = p.off }
+
+// partAt is the part holding stream offset off.
+func (p *partReader) partAt(off int64) int {
+	var start int64
+	for i, n := range p.sizes {
+		if off < start+n {
+			return i
+		}
+		start += n
+	}
+	return len(p.sizes) - 1
+}
 
 func openParts(file string) (*partReader, error) {
 	layout, err := checkLayout(file)
@@ -181,6 +198,7 @@ func (p *partReader) Read(b []byte) (int, error) {
 	for p.f != nil {
 		n, err := p.f.Read(b)
 		p.pos += int64(n)
+		p.off += int64(n)
 		if n > 0 || err == nil {
 			return n, nil
 		}
@@ -277,8 +295,13 @@ func (p *partReader) explain(err error, size int64) error {
 		}
 		return fmt.Errorf("%w: part %s is truncated (%d bytes), or the parts after it are missing: %v", ErrCorrupt, p.current(), last, err)
 	}
-	if p.start < p.i {
-		return fmt.Errorf("in parts %s to %s (one of them is corrupt): %w", PartName(p.file, p.start), p.current(), err)
+	return fmt.Errorf("in %s: %w", p.span(), err)
+}
+
+// span names the parts the current entry was read from.
+func (p *partReader) span() string {
+	if from := p.partAt(max(0, p.marked-lookBehind)); from < p.i {
+		return fmt.Sprintf("parts %s to %s (one of them is corrupt)", PartName(p.file, from), p.current())
 	}
-	return fmt.Errorf("in part %s (corrupt): %w", p.current(), err)
+	return fmt.Sprintf("part %s (corrupt)", p.current())
 }

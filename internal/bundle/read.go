@@ -226,6 +226,15 @@ func (s *Source) explain(err error, partSize int64) error {
 	return s.parts.explain(err, partSize)
 }
 
+// where names the part(s) the entry just read came from ("" when the
+// bundle is not split).
+func (s *Source) where() string {
+	if s.parts == nil {
+		return ""
+	}
+	return s.parts.span()
+}
+
 // read runs fn on every entry after the manifest, in order.
 func (s *Source) read(ctx context.Context, st *stream, fn func(entry, io.Reader) error) error {
 	for {

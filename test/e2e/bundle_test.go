@@ -476,6 +476,19 @@ func TestBundleTampering(t *testing.T) {
 			os.Truncate(p+".002", 1000)
 			return p + ".000"
 		}, []string{"part ", ".002 is truncated: 1000 of 32768 bytes"}, true},
+		{"flipped byte in a part", func(t *testing.T) string {
+			p := copyParts(t, split, parts)
+			f, err := os.OpenFile(p+".002", os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := []byte{0}
+			f.ReadAt(b, 20000)
+			b[0] ^= 0x40
+			f.WriteAt(b, 20000)
+			f.Close()
+			return p
+		}, []string{"corrupt)", "file/images/f", "sha256 mismatch"}, false},
 		{"missing part", func(t *testing.T) string {
 			p := copyParts(t, split, parts)
 			os.Remove(p + ".001")
@@ -505,6 +518,21 @@ func TestBundleTampering(t *testing.T) {
 					if !strings.Contains(r.stderr, w) {
 						t.Errorf("%s: error lacks %q:\n%s", cmd[0], w, r.stderr)
 					}
+				}
+			}
+			if tc.name == "flipped byte in a part" {
+				// The parts named must include the damaged .002.
+				m := regexp.MustCompile(`parts? \S+\.(\d{3})(?: to \S+\.(\d{3}))?`).FindStringSubmatch(b.run("import", file, "--keyring", pub).stderr)
+				if m == nil {
+					t.Fatal("the error names no part")
+				}
+				from, _ := strconv.Atoi(m[1])
+				to := from
+				if m[2] != "" {
+					to, _ = strconv.Atoi(m[2])
+				}
+				if from > 2 || to < 2 {
+					t.Errorf("the error names parts %d to %d, the damage is in part 2", from, to)
 				}
 			}
 			b.noSnapshots()
