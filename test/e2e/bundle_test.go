@@ -219,7 +219,10 @@ func TestBundleAirGap(t *testing.T) {
 	}
 
 	// Every upstream stops; B takes the bundle over.
-	apt.SetHook(func(w http.ResponseWriter, r *http.Request) bool { http.Error(w, "stopped", http.StatusServiceUnavailable); return true })
+	apt.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		http.Error(w, "stopped", http.StatusServiceUnavailable)
+		return true
+	})
 	yum.down.Store(true)
 	files.Close()
 	forge.Stop()
