@@ -206,7 +206,7 @@ func (im *Importer) blobs(ctx context.Context, src *Source, st *stream, task pro
 		where := src.where()
 		g.Go(func() error {
 			err := im.put(gctx, e, bytes.NewReader(data), nil, &written)
-			if err != nil && where != "" {
+			if errors.Is(err, ErrCorrupt) && where != "" {
 				err = fmt.Errorf("in %s: %w", where, err)
 			}
 			return err

@@ -281,8 +281,8 @@ func (p *partReader) checkPartSize(size int64) error {
 
 // explain turns a stream error into one naming the part it happened in.
 func (p *partReader) explain(err error, size int64) error {
-	if err == nil {
-		return nil
+	if !errors.Is(err, ErrCorrupt) {
+		return err // not about the bytes read (a signature, the store)
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) && p.f == nil {
 		// The stream ended before the manifest's last entry.
