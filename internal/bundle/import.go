@@ -96,29 +96,16 @@ func (im *Importer) Import(ctx context.Context, src *Source, keyring openpgp.Ent
 	defer st.Close()
 	res = newResult(st)
 	m := st.Manifest
-	e, r, err := st.Next()
+	raw, err := readRecord(src, st)
 	if err != nil {
-		return res, src.explain(err, m.PartSize)
-	}
-	raw, err := io.ReadAll(io.LimitReader(r, maxRecord+1))
-	if err != nil {
-		return res, src.explain(err, m.PartSize)
-	}
-	if _, err := recordOf(m, e, raw); err != nil {
 		return res, err
 	}
 	if present, err := im.present(ctx, m.Snapshot, raw); err != nil || present {
 		res.Present = present
 		return res, err
 	}
-	if m.Base != "" {
-		if _, err := im.Catalog.Get(ctx, m.Base); err != nil {
-			if errors.Is(err, snapshot.ErrNotFound) {
-				return res, fmt.Errorf("%w: bundle of %s is incremental on snapshot %s, which this store does not have: import the bundle of %s first: %w",
-					ErrMissingBase, m.Snapshot, m.Base, m.Base, snapshot.ErrNotFound)
-			}
-			return res, err
-		}
+	if err := im.checkBase(ctx, m); err != nil {
+		return res, err
 	}
 	unlock, err := im.lock(ctx)
 	if err != nil {
@@ -136,6 +123,36 @@ func (im *Importer) Import(ctx context.Context, src *Source, keyring openpgp.Ent
 		_, err = im.present(ctx, m.Snapshot, raw)
 	}
 	return res, err
+}
+
+// readRecord reads and checks the record entry, the first after the
+// manifest.
+func readRecord(src *Source, st *stream) ([]byte, error) {
+	e, r, err := st.Next()
+	if err != nil {
+		return nil, src.explain(err, st.Manifest.PartSize)
+	}
+	raw, err := io.ReadAll(io.LimitReader(r, maxRecord+1))
+	if err != nil {
+		return nil, src.explain(err, st.Manifest.PartSize)
+	}
+	if _, err := recordOf(st.Manifest, e, raw); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+// checkBase refuses an incremental bundle whose base is absent.
+func (im *Importer) checkBase(ctx context.Context, m *Manifest) error {
+	if m.Base == "" {
+		return nil
+	}
+	_, err := im.Catalog.Get(ctx, m.Base)
+	if errors.Is(err, snapshot.ErrNotFound) {
+		return fmt.Errorf("%w: bundle of %s is incremental on snapshot %s, which this store does not have: import the bundle of %s first: %w",
+			ErrMissingBase, m.Snapshot, m.Base, m.Base, snapshot.ErrNotFound)
+	}
+	return err
 }
 
 // present reports whether the store has the snapshot already, and
