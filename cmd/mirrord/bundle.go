@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -27,8 +26,11 @@ func newExportCmd(g *globals) *cobra.Command {
 			var partSize int64
 			if split != "" {
 				n, err := bundle.ParseSize(split)
-				if err != nil || out == "-" {
-					return usageError{fmt.Errorf("--split: %w", orStdout(err))}
+				if err != nil {
+					return usageError{fmt.Errorf("--split: %w", err)}
+				}
+				if out == "-" {
+					return usageError{fmt.Errorf("--split: cannot split a bundle written to stdout")}
 				}
 				partSize = n
 			}
@@ -45,15 +47,15 @@ func newExportCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			w, err := newBundleWriter(out, g.stdout, partSize)
+			w, err := bundle.Create(out, partSize, g.stdout)
 			if err != nil {
 				return err
 			}
 			if err := x.Write(cmd.Context(), w, m); err != nil {
-				w.abort()
+				w.Abort()
 				return err
 			}
-			if err := w.finish(); err != nil {
+			if err := w.Commit(); err != nil {
 				return err
 			}
 			report := g.stdout
@@ -61,7 +63,7 @@ func newExportCmd(g *globals) *cobra.Command {
 				report = g.stderr
 			}
 			fmt.Fprintf(report, "exported snapshot %s%s: %d blobs, %s, signed by %s -> %s\n",
-				m.Snapshot, sinceText(m.Base), len(m.Blobs), humanBytes(m.Bytes), m.Signer, w.where())
+				m.Snapshot, sinceText(m.Base), len(m.Blobs), humanBytes(m.Bytes), m.Signer, w.Where())
 			return nil
 		},
 	}
@@ -71,87 +73,11 @@ func newExportCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func orStdout(err error) error {
-	if err != nil {
-		return err
-	}
-	return fmt.Errorf("cannot split a bundle written to stdout")
-}
-
 func sinceText(base string) string {
 	if base == "" {
 		return ""
 	}
 	return " since " + base
-}
-
-// bundleWriter is where export writes: stdout, a file that appears only
-// when complete, or split parts.
-type bundleWriter struct {
-	io.Writer
-	tmp   *os.File
-	path  string
-	split *bundle.SplitWriter
-}
-
-func newBundleWriter(out string, stdout io.Writer, partSize int64) (*bundleWriter, error) {
-	switch {
-	case out == "-":
-		return &bundleWriter{Writer: stdout, path: "stdout"}, nil
-	case partSize > 0:
-		sw, err := bundle.NewSplitWriter(out, partSize)
-		if err != nil {
-			return nil, err
-		}
-		return &bundleWriter{Writer: sw, split: sw, path: out}, nil
-	}
-	f, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*")
-	if err != nil {
-		return nil, fmt.Errorf("export: %w", err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return nil, fmt.Errorf("export: %w", err)
-	}
-	return &bundleWriter{Writer: f, tmp: f, path: out}, nil
-}
-
-func (w *bundleWriter) abort() {
-	switch {
-	case w.split != nil:
-		w.split.Remove()
-	case w.tmp != nil:
-		w.tmp.Close()
-		os.Remove(w.tmp.Name())
-	}
-}
-
-func (w *bundleWriter) finish() error {
-	switch {
-	case w.split != nil:
-		return w.split.Close()
-	case w.tmp != nil:
-		// No fsync: import verifies every byte, and removable media are
-		// flushed when unmounted.
-		err := w.tmp.Close()
-		if err == nil {
-			err = os.Rename(w.tmp.Name(), w.path)
-		}
-		if err != nil {
-			os.Remove(w.tmp.Name())
-			return fmt.Errorf("export: writing %s: %w", w.path, err)
-		}
-	}
-	return nil
-}
-
-func (w *bundleWriter) where() string {
-	if w.split == nil {
-		return w.path
-	}
-	parts := w.split.Parts()
-	return fmt.Sprintf("%d parts %s .. %s", len(parts), parts[0], parts[len(parts)-1])
 }
 
 func newImportCmd(g *globals) *cobra.Command {
