@@ -308,3 +308,31 @@ func BenchmarkImport(b *testing.B) {
 		}
 	}
 }
+
+func TestOutput(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "b.bundle")
+	o, err := Create(path, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Write([]byte("half"))
+	if _, err := os.Stat(path); err == nil {
+		t.Error("the bundle is visible before Commit")
+	}
+	o.Abort()
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("Abort left %v", left)
+	}
+	o, _ = Create(path, 0, nil)
+	o.Write([]byte("whole"))
+	if err := o.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o644 || fi.Size() != 5 {
+		t.Errorf("committed bundle: %v %v", fi, err)
+	}
+	if _, err := Create("-", 10, nil); err == nil {
+		t.Error("split stdout accepted")
+	}
+}
