@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mirrord/mirrord/internal/bundle"
 	"github.com/mirrord/mirrord/internal/snapshot"
 	"github.com/mirrord/mirrord/internal/syncer"
 )
@@ -68,7 +69,8 @@ func exitCode(err error) int {
 		return exitProblems
 	case errors.Is(err, snapshot.ErrNotFound):
 		return exitNotFound
-	case errors.Is(err, snapshot.ErrInUse), errors.Is(err, snapshot.ErrNoHistory), errors.Is(err, syncer.ErrBusy):
+	case errors.Is(err, snapshot.ErrInUse), errors.Is(err, snapshot.ErrNoHistory), errors.Is(err, syncer.ErrBusy),
+		errors.Is(err, bundle.ErrConflict):
 		return exitConflict
 	}
 	return exitFailure
@@ -97,6 +99,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(
 		newSyncCmd(g), newServeCmd(g), newSnapshotCmd(g), newGCCmd(g), newVerifyCmd(g),
 		newClientConfigCmd(g), newReposYAMLCmd(g), newInitCmd(g), newVersionCmd(g),
+		newExportCmd(g), newImportCmd(g), newBundleCmd(g),
 	)
 	groups(root)
 	return root

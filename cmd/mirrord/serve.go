@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mirrord/mirrord/internal/bundle"
 	"github.com/mirrord/mirrord/internal/config"
 	"github.com/mirrord/mirrord/internal/progress"
 	"github.com/mirrord/mirrord/internal/server"
@@ -96,7 +97,7 @@ func (a *app) serve(ctx context.Context, g *globals, adjust func(*config.Config)
 	h, err := server.New(server.Options{
 		Catalog: a.catalog, PublicKeyFunc: a.publicKey(), Token: token,
 		Logger: a.log, Registry: a.reg, Version: version, Kinds: a.kindServers(),
-		Syncs: svc.Syncs(ctx), Presign: a.store.Presign,
+		Syncs: svc.Syncs(ctx), Presign: a.store.Presign, Exporter: a.exporter(ctx),
 	})
 	if err != nil {
 		return err
@@ -148,4 +149,16 @@ func (a *app) publicKey() func(ctx context.Context) ([]byte, error) {
 		}
 		return signing.PublicFor(ctx, meta, a.cfg.Signing.KeyFile)
 	}
+}
+
+// exporter serves GET /api/v1/snapshots/{ID}/export, signed with the
+// store's signing key; nil (the route answers 501) on a replica that does
+// not hold the key.
+func (a *app) exporter(ctx context.Context) server.Exporter {
+	key, err := a.signingKey(ctx)
+	if err != nil {
+		a.log.Warn("bundle export disabled on this replica", "reason", err)
+		return nil
+	}
+	return &bundle.Exporter{Catalog: a.catalog, Key: key}
 }

@@ -26,22 +26,22 @@ func FormatFloat(n float64) string {
 	return fmt.Sprintf("%.1f %ciB", n, units[i])
 }
 
-// Parse reads a size: a number with an optional unit K, M, G, T or P
-// (binary: 1K = 1024), optionally followed by "iB" or "B", any case, e.g.
-// "4G", "20GiB", "512m", "1.5T", "100000". It refuses negative, fractional
-// byte counts and values past int64.
+// Parse reads a size as coreutils (split -b, dd) does: a number with an
+// optional unit K, M, G, T or P — alone or with "iB" a power of 1024
+// ("4G" = "4GiB" = 4·2³⁰), with "B" a power of 1000 ("10GB" = 10·10⁹) —
+// any case, e.g. "4G", "20GiB", "512m", "1.5T", "100000". It refuses
+// negative numbers, fractions of a byte and values past int64.
 func Parse(s string) (int64, error) {
 	t := strings.TrimSpace(s)
-	num := strings.TrimRight(t, "kKmMgGtTpPeEiIbB ")
-	unit := strings.ToUpper(strings.TrimSpace(t[len(num):]))
-	unit = strings.TrimSuffix(strings.TrimSuffix(unit, "B"), "I")
-	mult := map[string]float64{"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}[unit]
-	if mult == 0 || num == "" {
-		return 0, fmt.Errorf("size %q: want a number with an optional unit K, M, G, T or P (binary), e.g. 4G or 20GiB", s)
+	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := t, ""
+	if i >= 0 {
+		num, unit = t[:i], strings.ToUpper(strings.TrimSpace(t[i:]))
 	}
+	mult, ok := units[unit]
 	f, err := strconv.ParseFloat(num, 64)
-	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
-		return 0, fmt.Errorf("size %q: want a non-negative number, e.g. 4G or 20GiB", s)
+	if !ok || err != nil || num == "" {
+		return 0, fmt.Errorf("size %q: want a number with an optional unit K, M, G, T or P (powers of 1024; KB, MB, … powers of 1000), e.g. 4G or 20GiB", s)
 	}
 	v := f * mult
 	if v >= math.MaxInt64 {
@@ -52,3 +52,15 @@ func Parse(s string) (int64, error) {
 	}
 	return int64(v), nil
 }
+
+// units maps an upper-cased unit to its multiplier.
+var units = func() map[string]float64 {
+	m := map[string]float64{"": 1, "B": 1}
+	bin, dec := float64(1), float64(1)
+	for _, u := range []string{"K", "M", "G", "T", "P"} {
+		bin *= 1024
+		dec *= 1000
+		m[u], m[u+"IB"], m[u+"B"] = bin, bin, dec
+	}
+	return m
+}()

@@ -11,12 +11,12 @@ func TestFormat(t *testing.T) {
 }
 
 func TestParse(t *testing.T) {
-	for in, want := range map[string]int64{"0": 0, "100000": 100000, "4G": 4 << 30, "20GiB": 20 << 30, "512m": 512 << 20, "1.5T": 3 << 39, "1k": 1024, "8 MiB": 8 << 20, "2KB": 2048} {
+	for in, want := range map[string]int64{"0": 0, "100000": 100000, "4G": 4 << 30, "20GiB": 20 << 30, "512m": 512 << 20, "1.5T": 3 << 39, "1k": 1024, "8 MiB": 8 << 20, "2KB": 2000, "10GB": 10e9, "3B": 3} {
 		if got, err := Parse(in); err != nil || got != want {
 			t.Errorf("Parse(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "G", "-1G", "4X", "1.5", "0.3K", "9999999P", "NaN", "4GG"} {
+	for _, bad := range []string{"", "G", "-1G", "4X", "1.5", "0.3K", "9999999P", "NaN", "4GG", "4 G B", "1e3"} {
 		if n, err := Parse(bad); err == nil {
 			t.Errorf("Parse(%q) = %d, want an error", bad, n)
 		}

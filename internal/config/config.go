@@ -31,6 +31,7 @@ type Config struct {
 	Sync      SyncConfig   `yaml:"sync"`
 	Store     Store        `yaml:"store"`
 	Cache     Cache        `yaml:"cache"`
+	Bundle    Bundle       `yaml:"bundle"`
 
 	publicURLSet bool // public_url was in the file, not derived from listen
 }
@@ -80,6 +81,13 @@ func (s Store) SecretAccessKey() (string, error) {
 // Cache bounds the local read cache of an s3 store (under data_dir).
 type Cache struct {
 	MaxSize ByteSize `yaml:"max_size"` // default DefaultCacheMax
+}
+
+// Bundle configures air-gap imports.
+type Bundle struct {
+	// Keyring holds the OpenPGP public keys (armored or binary) whose
+	// signed bundles `mirrord import` accepts without --keyring.
+	Keyring string `yaml:"keyring"`
 }
 
 // Auth configures the token required for write operations.

@@ -59,7 +59,7 @@ func TestSecretAccessKey(t *testing.T) {
 }
 
 func TestByteSize(t *testing.T) {
-	for in, want := range map[string]int64{"20GiB": 20 << 30, "512 MiB": 512 << 20, "10GB": 10e9, "1.5KiB": 1536, "4096": 4096, "0": 0, "7B": 7, "3k": 3000} {
+	for in, want := range map[string]int64{"20GiB": 20 << 30, "512 MiB": 512 << 20, "10GB": 10e9, "1.5KiB": 1536, "4096": 4096, "0": 0, "7B": 7, "3k": 3072, "3KB": 3000} {
 		cfg, err := Parse("/m.yaml", []byte("store: {kind: s3, bucket: bkt}\ncache: {max_size: "+in+"}\n"))
 		if err != nil {
 			t.Errorf("%q: %v", in, err)

@@ -126,6 +126,7 @@ func (v *validator) server(c *Config) {
 		c.Signing.KeyFile = filepath.Join(c.DataDir, "signing", "mirrord.asc")
 	}
 	c.Signing.KeyFile = v.resolve(c.Signing.KeyFile)
+	c.Bundle.Keyring = v.resolve(c.Bundle.Keyring)
 }
 
 func (v *validator) listen(c *Config) {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -29,6 +30,7 @@ var apiRoutes = []apiRoute{
 	{[]string{"snapshots", "*"}, http.MethodGet, false, (*Server).apiSnapshot},
 	{[]string{"snapshots", "*"}, http.MethodDelete, true, (*Server).apiDeleteSnapshot},
 	{[]string{"snapshots", "*", "diff", "*"}, http.MethodGet, false, (*Server).apiDiff},
+	{[]string{"snapshots", "*", "export"}, http.MethodGet, true, (*Server).apiExport},
 	{[]string{"channels"}, http.MethodGet, false, (*Server).apiChannels},
 	{[]string{"channels", "*"}, http.MethodGet, false, (*Server).apiChannel},
 	{[]string{"channels", "*", "promote"}, http.MethodPost, true, (*Server).apiPromote},
@@ -83,6 +85,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		code, body, err := rt.h(s, r, params)
 		if err != nil {
 			s.writeErr(w, r, err)
+			return
+		}
+		if st, ok := body.(streamer); ok {
+			st.stream(s, w, r)
 			return
 		}
 		writeJSON(w, code, body)
@@ -331,3 +337,76 @@ func (s *Server) apiSync(r *http.Request, p []string) (int, any, error) {
 // detach returns a context that outlives the request (a sync keeps going
 // after the 202).
 func detach(r *http.Request) context.Context { return context.WithoutCancel(r.Context()) }
+
+// streamer is a handler's answer that is not JSON but a stream.
+type streamer interface {
+	stream(s *Server, w http.ResponseWriter, r *http.Request)
+}
+
+// apiExport answers GET /api/v1/snapshots/{ID}/export?since=BASE with the
+// air-gap bundle `mirrord export ID --since BASE -o -` writes. It needs
+// the token: a bundle is the whole content of a snapshot.
+func (s *Server) apiExport(r *http.Request, p []string) (int, any, error) {
+	if s.opt.Exporter == nil {
+		return 0, nil, errorf(http.StatusNotImplemented, "this server does not export bundles")
+	}
+	if _, _, err := s.exactRecord(r, p[0]); err != nil {
+		return 0, nil, err
+	}
+	since := r.URL.Query().Get("since")
+	if since != "" {
+		if _, _, err := s.exactRecord(r, since); err != nil {
+			return 0, nil, fmt.Errorf("since: %w", err)
+		}
+	}
+	return http.StatusOK, exportStream{id: p[0], since: since}, nil
+}
+
+type exportStream struct{ id, since string }
+
+func (e exportStream) stream(s *Server, w http.ResponseWriter, r *http.Request) {
+	name := "mirrord-" + e.id
+	if e.since != "" {
+		name += "-since-" + e.since
+	}
+	lw := &lazyWriter{w: w, header: func(h http.Header) {
+		h.Set("Content-Type", "application/zstd")
+		h.Set("Content-Disposition", `attachment; filename="`+name+`.bundle"`)
+		h.Set("Cache-Control", "no-store")
+	}}
+	if r.Method == http.MethodHead {
+		lw.start()
+		return
+	}
+	err := s.opt.Exporter.Export(r.Context(), lw, e.id, e.since)
+	switch {
+	case err != nil && !lw.started:
+		s.writeErr(w, r, err)
+	case err != nil:
+		// Mid-stream: cut the connection so the client sees a failed
+		// transfer, not a short bundle that merely fails to import.
+		s.log.Error("export failed mid-stream", "snapshot", e.id, "since", e.since, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// lazyWriter sends the success headers with the first byte, so an error
+// found before that can still be answered with its status.
+type lazyWriter struct {
+	w       http.ResponseWriter
+	header  func(http.Header)
+	started bool
+}
+
+func (l *lazyWriter) start() {
+	if !l.started {
+		l.started = true
+		l.header(l.w.Header())
+		l.w.WriteHeader(http.StatusOK)
+	}
+}
+
+func (l *lazyWriter) Write(b []byte) (int, error) {
+	l.start()
+	return l.w.Write(b)
+}

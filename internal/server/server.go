@@ -43,6 +43,7 @@ type Options struct {
 	Registry *prometheus.Registry  // metrics are registered here and served at /metrics; nil = a new registry
 	Kinds    map[string]KindServer // optional per-kind handlers (git smart HTTP)
 	Syncs    Syncs                 // optional; nil → POST /api/v1/syncs answers 501
+	Exporter Exporter              // optional; nil → GET /api/v1/snapshots/{ID}/export answers 501
 	Version  string
 	// RefreshInterval bounds how stale the cached snapshot list and
 	// channel pointers may be (another process may change them); default
@@ -86,6 +87,14 @@ type Syncs interface {
 	Start(ctx context.Context, sources []string) (id int, err error)
 	// Status returns a JSON-marshalable progress report.
 	Status(id int) (any, bool)
+}
+
+// Exporter streams air-gap bundles (internal/bundle) for
+// GET /api/v1/snapshots/{ID}/export. Export must return errors it finds
+// before writing its first byte (unknown snapshot: snapshot.ErrNotFound),
+// so they can be answered with a status.
+type Exporter interface {
+	Export(ctx context.Context, w io.Writer, id, since string) error
 }
 
 // ErrSyncRunning is what Syncs.Start wraps when a sync is already running.
