@@ -97,10 +97,13 @@ func (a *app) jobs(ctx context.Context, g *globals, done func(context.Context)) 
 	if err != nil || len(srcs) == 0 {
 		return nil, nil, err
 	}
-	s, err := a.syncer(progress.New(g.stderr, a.log), nil)
+	// The hub shows each sync's progress and log on the web UI's sync page.
+	hub := progress.NewHub()
+	s, err := a.syncer(progress.Tee(progress.New(g.stderr, a.log), hub), nil)
 	if err != nil {
 		return nil, nil, err
 	}
+	s.Log = slog.New(hub.LogHandler(s.Log.Handler()))
 	run := func(ctx context.Context, names []string) (string, error) {
 		rec, err := s.Run(ctx, names)
 		if err != nil {
@@ -109,7 +112,7 @@ func (a *app) jobs(ctx context.Context, g *globals, done func(context.Context)) 
 		done(ctx)
 		return rec.ID, nil
 	}
-	return syncer.NewJobs(ctx, run), run, nil
+	return syncer.NewJobs(ctx, hub, run), run, nil
 }
 
 func (a *app) announce(ctx context.Context, addr string, writable bool) {
@@ -169,15 +172,14 @@ func schedule(ctx context.Context, log *slog.Logger, jobs *syncer.Jobs, every ti
 	}
 }
 
-// syncsAdapter maps the syncer's errors onto the server's.
-type syncsAdapter struct{ j *syncer.Jobs }
+// syncsAdapter maps the syncer's errors onto the server's; Status, Watch
+// and Latest pass through.
+type syncsAdapter struct{ *syncer.Jobs }
 
 func (s syncsAdapter) Start(ctx context.Context, sources []string) (int, error) {
-	id, err := s.j.Start(ctx, sources)
+	id, err := s.Jobs.Start(ctx, sources)
 	if errors.Is(err, syncer.ErrRunning) {
 		return 0, fmt.Errorf("%w: %w", server.ErrSyncRunning, err)
 	}
 	return id, err
 }
-
-func (s syncsAdapter) Status(id int) (any, bool) { return s.j.Status(id) }
