@@ -118,7 +118,7 @@ func readSource(ctx context.Context, meta store.Meta, src string) (*sourceIndex,
 type Index struct {
 	last    string
 	sources map[string]*sourceIndex
-	keys    []string // sorted source keys
+	keys    []string            // sorted source keys
 	names   map[string][]string // source → sorted names, for prefix matches
 }
 
