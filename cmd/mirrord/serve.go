@@ -12,7 +12,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mirrord/mirrord/internal/debver"
 	"github.com/mirrord/mirrord/internal/progress"
+	"github.com/mirrord/mirrord/internal/rpmver"
 	"github.com/mirrord/mirrord/internal/server"
 	"github.com/mirrord/mirrord/internal/signing"
 	"github.com/mirrord/mirrord/internal/syncer"
@@ -61,6 +63,7 @@ func (a *app) serve(ctx context.Context, g *globals) error {
 	opt := server.Options{
 		Catalog: a.catalog, PublicKey: key.PublicArmored(), Token: token,
 		Logger: a.log, Registry: a.reg, Version: version, Kinds: a.kindServers(),
+		UI: a.uiOptions(key),
 	}
 	if jobs != nil {
 		opt.Syncs = syncsAdapter{jobs}
@@ -88,6 +91,28 @@ func (a *app) serve(ctx context.Context, g *globals) error {
 		}
 	}
 	return runHTTP(ctx, ln, h, a.log)
+}
+
+// uiOptions is what the web UI shows beyond the catalog: client
+// configuration, version order per kind, the key, replicas from Consul.
+func (a *app) uiOptions(key *signing.Key) server.UIOptions {
+	ui := server.UIOptions{KeyFingerprint: key.Fingerprint(),
+		Compare: map[string]func(a, b string) int{"apt": debver.Compare, "yum": rpmver.Compare}}
+	if srcs, err := a.sources(); err == nil {
+		keyURL := a.cfg.PublicURL + "/keys/mirrord.asc"
+		ui.ClientConfig = func(root string) string { return clientConfigText(srcs, a.cfg.PublicURL+root, keyURL) }
+	}
+	if a.consul != nil {
+		ui.Replicas = func(ctx context.Context) ([]server.Replica, error) {
+			is, err := a.consul.client.Healthy(ctx, a.cfg.Consul.Service)
+			out := make([]server.Replica, 0, len(is))
+			for _, i := range is {
+				out = append(out, server.Replica{ID: i.ID, Node: i.Node, URL: i.URL(), Latest: i.Meta["latest_snapshot"], Channels: i.Channels()})
+			}
+			return out, err
+		}
+	}
+	return ui
 }
 
 // jobs returns the background sync runner (nil without sources); done is

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"os/user"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -182,7 +185,7 @@ func newPromoteCmd(g *globals) *cobra.Command {
 			if err := snapshot.ValidChannel(argv[1]); err != nil {
 				return usageError{err}
 			}
-			ch, err := a.catalog.Promote(cmd.Context(), argv[1], argv[0])
+			ch, err := a.catalog.Promote(cliActor(cmd.Context()), argv[1], argv[0])
 			if err != nil {
 				return err
 			}
@@ -202,7 +205,7 @@ func newRollbackCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ch, err := a.catalog.Rollback(cmd.Context(), argv[0])
+			ch, err := a.catalog.Rollback(cliActor(cmd.Context()), argv[0])
 			if err != nil {
 				return err
 			}
@@ -242,4 +245,14 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// cliActor records "cli USER@HOST" as who moves channels (Move.By).
+func cliActor(ctx context.Context) context.Context {
+	who := os.Getenv("USER")
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	host, _ := os.Hostname()
+	return snapshot.WithActor(ctx, "cli "+who+"@"+host)
 }

@@ -6,7 +6,8 @@
 //
 //	/snapshots/{ID}/{KIND}/{NAME}/{PATH...}   immutable snapshot trees
 //	/channels/{CHANNEL}/{KIND}/{NAME}/{PATH...}  the channel's current snapshot, no-cache
-//	/keys/mirrord.asc  /api/v1/...  /metrics  /healthz  /
+//	/keys/mirrord.asc  /api/v1/...  /metrics  /healthz
+//	/  /ui/...   the web UI (templates and assets from web/)
 //
 // Every request path is checked before any lookup: ".", ".." and empty
 // segments, backslashes, NUL and control bytes, and encoded slashes,
@@ -22,6 +23,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +53,8 @@ type Options struct {
 	// OnChange, when set, is called after a promote, rollback or delete
 	// made through the API (after the server's own view is refreshed).
 	OnChange func(ctx context.Context)
+	// UI is what the web UI shows beyond the catalog.
+	UI UIOptions
 }
 
 // KindServer serves a source kind that is not a plain file tree (git). name
@@ -64,7 +68,9 @@ type KindServer interface {
 	ServeSource(w http.ResponseWriter, r *http.Request, rec *snapshot.Record, name, rest string, immutable bool) bool
 }
 
-// Syncs starts syncs and reports their progress for the API.
+// Syncs starts syncs and reports their progress for the API. It may also
+// implement SyncLister (the overview shows the newest sync) and
+// SyncWatcher (live progress: /api/v1/syncs/{N}/events).
 type Syncs interface {
 	// Start begins a sync of sources (all when empty) and returns its
 	// id. ctx is not tied to the HTTP request. The error wraps
@@ -99,6 +105,12 @@ type Server struct {
 	tmpl    *template.Template
 	token   [sha256.Size]byte
 	keyETag string
+	asset   string    // hash of web/static, in the UI's asset URLs
+	started time.Time // Last-Modified of the UI's assets
+	replica string    // Move.By names this server as this
+
+	itemsCache itemsCache
+	search     searchCache
 
 	recorders sync.Pool
 }
@@ -136,6 +148,11 @@ func New(opt Options) (*Server, error) {
 		return nil, err
 	}
 	s.tmpl = t
+	s.asset, s.started = assetHash(), time.Now()
+	s.replica = opt.UI.Replica
+	if s.replica == "" {
+		s.replica, _ = os.Hostname()
+	}
 	reg := opt.Registry
 	own := reg == nil
 	if own {
@@ -174,7 +191,7 @@ func routeOf(p string) int {
 		return routeChannel
 	case hasPrefix(p, "/api/") || p == "/api":
 		return routeAPI
-	case p == "/":
+	case p == "/" || hasPrefix(p, "/ui/"):
 		return routeUI
 	case p == "/keys/mirrord.asc":
 		return routeKeys
@@ -213,9 +230,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, route int) {
 	case routeAPI:
 		s.serveAPI(w, r)
 	case routeUI:
-		if readMethod(w, r, s) {
-			s.serveIndex(w, r)
-		}
+		s.serveUI(w, r)
 	case routeKeys:
 		if readMethod(w, r, s) {
 			s.serveKey(w, r)
