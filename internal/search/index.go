@@ -166,40 +166,66 @@ func (ix *Index) Last() string { return ix.last }
 
 // Posting is one version of a package in one source, and the item lists
 // (digests, as snapshot records name them in SourceRecord.Items) it is in.
+// Name is the item's name in the list ("openssl:amd64").
 type Posting struct {
-	Source  string
-	Version string
-	Lists   []store.Digest
+	Source, Name, Version string
+	Lists                 []store.Digest
 }
 
-// Lookup returns every (source, version) of package name, restricted to
-// version when that is not "", sorted by source then version.
+// matches says whether item name n is package name: n itself, or name
+// with an architecture suffix, as apt ("NAME:ARCH") and yum ("NAME.ARCH")
+// items are named. The suffix has no further '.' or ':', so "python3"
+// does not match "python3.11.x86_64".
+func matches(n, name string) bool {
+	if n == name {
+		return true
+	}
+	rest, ok := strings.CutPrefix(n, name)
+	return ok && len(rest) > 1 && (rest[0] == ':' || rest[0] == '.') && !strings.ContainsAny(rest[1:], ".:")
+}
+
+// Lookup returns every (source, item, version) of package name (see
+// matches), restricted to version when that is not "", sorted by source,
+// item name, then version.
 func (ix *Index) Lookup(name, version string) []Posting {
 	var out []Posting
 	for _, key := range ix.keys {
-		si := ix.sources[key]
-		for _, e := range si.items[name] {
-			if version != "" && e.version != version {
+		si, ns := ix.sources[key], ix.names[key]
+		for i := sort.SearchStrings(ns, name); i < len(ns) && strings.HasPrefix(ns[i], name); i++ {
+			if !matches(ns[i], name) {
 				continue
 			}
-			p := Posting{Source: key, Version: e.version}
-			for _, s := range e.spans {
-				to := s.to
-				if to < 0 {
-					to = len(si.gens)
+			for _, e := range si.items[ns[i]] {
+				if version != "" && e.version != version {
+					continue
 				}
-				p.Lists = append(p.Lists, si.gens[s.from:to]...)
+				out = append(out, si.posting(key, ns[i], e))
 			}
-			out = append(out, p)
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Source != out[j].Source {
-			return out[i].Source < out[j].Source
+		a, b := out[i], out[j]
+		if a.Source != b.Source {
+			return a.Source < b.Source
 		}
-		return out[i].Version < out[j].Version
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		return a.Version < b.Version
 	})
 	return out
+}
+
+func (si *sourceIndex) posting(key, name string, e *entry) Posting {
+	p := Posting{Source: key, Name: name, Version: e.version}
+	for _, s := range e.spans {
+		to := s.to
+		if to < 0 {
+			to = len(si.gens)
+		}
+		p.Lists = append(p.Lists, si.gens[s.from:to]...)
+	}
+	return p
 }
 
 // Suggest returns up to n package names, over all sources, that start

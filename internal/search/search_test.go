@@ -87,7 +87,10 @@ func (f *fixture) where(name, version string) []string {
 func TestIndexFollowsSnapshots(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	s1 := f.commit(map[string][]string{"apt/debian": {"openssl=3.0.14", "curl=7.88"}, "yum/base": {"openssl=3.0.7"}})
+	s1 := f.commit(map[string][]string{
+		"apt/debian": {"openssl=3.0.14", "curl=7.88", "libc:amd64=2.36", "libc6:amd64=2.36"},
+		"yum/base":   {"openssl=3.0.7", "libc.x86_64=2.34", "python3.x86_64=3.9", "python3.11.x86_64=3.11"},
+	})
 	s2 := f.commit(map[string][]string{"apt/debian": {"openssl=3.0.15", "curl=7.88"}, "yum/base": {"openssl=3.0.7"}})
 	// Indexing catches up over every snapshot not yet indexed.
 	if n, err := search.Update(ctx, f.cat); err != nil || n != 2 {
@@ -109,6 +112,8 @@ func TestIndexFollowsSnapshots(t *testing.T) {
 		{"curl", "7.88", []string{s1 + " apt/debian 7.88", s2 + " apt/debian 7.88", s3 + " apt/debian 7.88"}},
 		{"curl", "8.0", []string{s3 + " apt/debian 8.0"}},
 		{"nope", "", nil},
+		{"libc", "", []string{s1 + " apt/debian 2.36", s1 + " yum/base 2.34"}},
+		{"python3", "", []string{s1 + " yum/base 3.9"}},
 	} {
 		if got := f.where(tc.name, tc.version); !slices.Equal(got, tc.want) {
 			t.Errorf("%s %s:\n got %q\nwant %q", tc.name, tc.version, got, tc.want)

@@ -42,6 +42,7 @@ func (s *Server) searchIndex(ctx context.Context, latest string) (*search.Index,
 // snapshots (newest first) that have it.
 type SearchResult struct {
 	Source    string   `json:"source"`
+	Name      string   `json:"name"` // as the source lists it: "openssl:amd64" (apt), "openssl.x86_64" (yum)
 	Version   string   `json:"version"`
 	Snapshots []string `json:"snapshots"`
 }
@@ -80,7 +81,7 @@ func (s *Server) find(ctx context.Context, name, version string) (*SearchAnswer,
 		for _, d := range p.Lists {
 			lists[d] = true
 		}
-		res := SearchResult{Source: p.Source, Version: p.Version, Snapshots: []string{}}
+		res := SearchResult{Source: p.Source, Name: p.Name, Version: p.Version, Snapshots: []string{}}
 		for i := len(recs) - 1; i >= 0; i-- {
 			if src, ok := recs[i].Source(p.Source); ok && lists[src.Items] {
 				res.Snapshots = append(res.Snapshots, recs[i].ID)
