@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/mirrord/mirrord/internal/rpmver"
 	"github.com/mirrord/mirrord/internal/server"
 	"github.com/mirrord/mirrord/internal/signing"
+	"github.com/mirrord/mirrord/internal/source"
 	"github.com/mirrord/mirrord/internal/syncer"
 )
 
@@ -100,7 +102,15 @@ func (a *app) uiOptions(key *signing.Key) server.UIOptions {
 		Compare: map[string]func(a, b string) int{"apt": debver.Compare, "yum": rpmver.Compare}}
 	if srcs, err := a.sources(); err == nil {
 		keyURL := a.cfg.PublicURL + "/keys/mirrord.asc"
-		ui.ClientConfig = func(root string) string { return clientConfigText(srcs, a.cfg.PublicURL+root, keyURL) }
+		ui.ClientConfig = func(root string, keys []string) string {
+			var in []source.Source
+			for _, s := range srcs {
+				if slices.Contains(keys, source.Key(s)) {
+					in = append(in, s)
+				}
+			}
+			return clientConfigText(in, a.cfg.PublicURL+root, keyURL)
+		}
 	}
 	if a.consul != nil {
 		ui.Replicas = func(ctx context.Context) ([]server.Replica, error) {

@@ -244,7 +244,9 @@ func (s *Server) uiChannel(w http.ResponseWriter, r *http.Request, name string) 
 		pg.Moved = fmtTime(ch.History[n-1].At)
 	}
 	if s.opt.UI.ClientConfig != nil && ch.Snapshot != "" {
-		pg.ClientConfig = s.opt.UI.ClientConfig("/channels/" + url.PathEscape(name))
+		if rec, err := s.record(ctx, ch.Snapshot); err == nil {
+			pg.ClientConfig = s.opt.UI.ClientConfig("/channels/"+url.PathEscape(name), sourceKeys(rec))
+		}
 	}
 	s.render(w, r, "channel", pg, hdrNoCache)
 }

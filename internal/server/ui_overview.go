@@ -2,7 +2,6 @@ package server
 
 import (
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -177,7 +176,7 @@ func (s *Server) uiSnapshot(w http.ResponseWriter, r *http.Request, id string) {
 		}
 	}
 	if s.opt.UI.ClientConfig != nil {
-		pg.ClientConfig = s.opt.UI.ClientConfig("/snapshots/" + id)
+		pg.ClientConfig = s.opt.UI.ClientConfig("/snapshots/"+id, sourceKeys(rec))
 	}
 	s.render(w, r, "snapshot", pg, hdrNoCache)
 }
@@ -263,5 +262,10 @@ func metaLabel(k string) string {
 	return k
 }
 
-// href-safe query for a source key.
-func sourceQuery(key string) string { return "?source=" + url.QueryEscape(key) }
+func sourceKeys(rec *snapshot.Record) []string {
+	out := make([]string, len(rec.Sources))
+	for i := range rec.Sources {
+		out[i] = rec.Sources[i].Key()
+	}
+	return out
+}

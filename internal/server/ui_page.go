@@ -21,10 +21,11 @@ import (
 // optional; the UI leaves out what is not given.
 type UIOptions struct {
 	// ClientConfig returns the client configuration (sources.list,
-	// .repo, git insteadOf, file URLs) for clients of a tree root such
-	// as "/snapshots/ID" or "/channels/C" (a path; the function makes it
-	// a URL).
-	ClientConfig func(root string) string
+	// .repo, git insteadOf, file URLs) of the configured sources among
+	// sources ("KIND/NAME") for clients of a tree root such as
+	// "/snapshots/ID" or "/channels/C" (a path; the function makes it a
+	// URL).
+	ClientConfig func(root string, sources []string) string
 	// Replicas lists the healthy replicas (from Consul). nil: Consul is
 	// not configured.
 	Replicas func(ctx context.Context) ([]Replica, error)

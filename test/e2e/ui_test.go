@@ -26,6 +26,7 @@ type uiFixture struct {
 	e             *env
 	base          string
 	gen1, gen2    string
+	gen3          string // the snapshot the UI's sync wrote
 	files         *upstream
 	browser       context.Context
 	shots         string // MIRRORD_UI_SHOTS: where `make ui-shots` wants screenshots
@@ -147,9 +148,13 @@ func (f *uiFixture) shot(t *testing.T, path string) {
 	}
 	ctx, cancel := context.WithTimeout(f.browser, 30*time.Second)
 	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot of %s: %v", path, err)
+	}
+	path = strings.NewReplacer(f.gen1, "gen1", f.gen2, "gen2").Replace(path)
+	if f.gen3 != "" {
+		path = strings.ReplaceAll(path, f.gen3, "gen3")
 	}
 	name := strings.Trim(shotName.ReplaceAllString(path, "-"), "-")
 	if name == "" {
@@ -284,7 +289,7 @@ func (f *uiFixture) testSearch(t *testing.T) {
 	var ans struct {
 		Results []struct {
 			Source, Name, Version string
-			Snapshots       []string
+			Snapshots             []string
 		}
 		IndexedThrough string `json:"indexed_through"`
 	}
@@ -381,6 +386,7 @@ func (f *uiFixture) testSync(t *testing.T) {
 	if resp, body := get(t, f.base+"/api/v1/snapshots/"+id, nil); resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"file"`) {
 		t.Errorf("snapshot %s from the UI sync: %d %s", id, resp.StatusCode, body)
 	}
+	f.gen3 = id
 	if text := f.open(t, "/ui/snapshots/"+id+"?source=file/images"); !strings.Contains(text, "part0.img") {
 		t.Errorf("new snapshot page lacks its files:\n%s", text)
 	}

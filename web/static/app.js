@@ -68,18 +68,18 @@
     return false;
   }
 
-  function act(btn, run) {
+  function act(btn, what, run) {
     btn.addEventListener("click", function () {
       if (!needToken()) return;
       btn.disabled = true;
       say("", true);
-      run().catch(function (e) { say(e.message, false); btn.disabled = false; });
+      run().catch(function (e) { say(what + " failed, nothing changed: " + e.message, false); btn.disabled = false; });
     });
   }
 
   function setupActions() {
     document.querySelectorAll("[data-action=promote]").forEach(function (b) {
-      act(b, function () {
+      act(b, "Promote", function () {
         var ch = b.dataset.channel, id = b.dataset.snapshot;
         return api("POST", "/api/v1/channels/" + encodeURIComponent(ch) + "/promote", { snapshot: id })
           .then(function (r) {
@@ -89,7 +89,7 @@
       });
     });
     document.querySelectorAll("[data-action=rollback]").forEach(function (b) {
-      act(b, function () {
+      act(b, "Rollback", function () {
         var ch = b.dataset.channel;
         return api("POST", "/api/v1/channels/" + encodeURIComponent(ch) + "/rollback")
           .then(function (r) {
@@ -99,7 +99,7 @@
       });
     });
     document.querySelectorAll("[data-action=sync]").forEach(function (b) {
-      act(b, function () {
+      act(b, "Starting the sync", function () {
         return api("POST", "/api/v1/syncs", {}).then(function (r) { location.href = "/ui/syncs/" + r.id; });
       });
     });
