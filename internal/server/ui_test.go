@@ -1,0 +1,132 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mirrord/mirrord/internal/search"
+	"github.com/mirrord/mirrord/internal/snapshot"
+	"github.com/mirrord/mirrord/internal/store/fs"
+)
+
+// bigCatalog is 1,000 snapshots of one apt source with 65,000 packages:
+// the first 500 have list A, the rest list B (1,000 packages upgraded,
+// 100 added). production has 300 moves.
+func bigCatalog(t *testing.T) (*Server, []string) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := fs.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := snapshot.New(st)
+	var a, b []snapshot.Item
+	for i := 0; i < 65000; i++ {
+		name := fmt.Sprintf("pkg%05d:amd64", i)
+		a = append(a, snapshot.Item{Name: name, Version: "1.0-1"})
+		v := "1.0-1"
+		if i < 1000 {
+			v = "1.1-1"
+		}
+		b = append(b, snapshot.Item{Name: name, Version: v})
+	}
+	for i := 0; i < 100; i++ {
+		b = append(b, snapshot.Item{Name: fmt.Sprintf("new%03d:amd64", i), Version: "0.1-1"})
+	}
+	da, err := snapshot.PutItems(ctx, st.Blobs(), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, _ := snapshot.PutItems(ctx, st.Blobs(), b)
+	tree, _ := snapshot.NewTree(nil)
+	td, _ := snapshot.PutTree(ctx, st.Blobs(), tree)
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var ids []string
+	for i := 0; i < 1000; i++ {
+		at := start.Add(time.Duration(i) * time.Hour)
+		items, n := da, len(a)
+		if i >= 500 {
+			items, n = db, len(b)
+		}
+		rec := snapshot.Record{ID: snapshot.FormatID(at), Created: at, Sources: []snapshot.SourceRecord{{
+			Kind: "apt", Name: "big", Upstream: "http://upstream.invalid/debian", Tree: td, Files: 65000, Size: 40 << 30,
+			Items: items, NItems: n, Meta: map[string]string{"release.stable": "ab12"}, Synced: at}}}
+		data, _ := json.Marshal(rec)
+		if err := st.Meta().Create(ctx, "snapshots/"+rec.ID, data); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, rec.ID)
+	}
+	for i := 0; i < 300; i++ {
+		if _, err := cat.Promote(ctx, "production", ids[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := search.Update(ctx, cat); err != nil || n != 1000 {
+		t.Fatalf("indexing: %d, %v", n, err)
+	}
+	s, err := New(Options{Catalog: cat, Registry: prometheus.NewRegistry(), Version: "test",
+		UI: UIOptions{Compare: map[string]func(a, b string) int{"apt": strings.Compare},
+			ClientConfig: func(root string, srcs []string) string { return "# " + root + " " + strings.Join(srcs, " ") }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, ids
+}
+
+// Every page stays under 1 MB of HTML with 1,000 snapshots and 65,000
+// packages in one source, and still shows what it should.
+func TestUIPagesStaySmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a large catalog")
+	}
+	s, ids := bigCatalog(t)
+	first, mid, last := ids[0], ids[500], ids[999]
+	for path, want := range map[string][]string{
+		"/":                                        {last, "page 1 of 40", "production"},
+		"/?page=40":                                {first},
+		"/ui/snapshots/" + last:                    {"pkg00000:amd64", "1.1-1", "65100 of 65100", "page 1 of 326"},
+		"/ui/snapshots/" + last + "?page=326":      {"pkg64999:amd64"},
+		"/ui/snapshots/" + last + "?q=new0":        {"new099:amd64", "100 of 65100"},
+		"/ui/diff/" + first + "/" + last:           {"1000 upgraded", "100 added", "600 more changes not shown"},
+		"/ui/channels/production":                  {ids[299], "page 1 of 6"},
+		"/ui/channels/production?snapshot=" + last: {"1000 upgraded", "Promote " + last + " to production"},
+		"/ui/search?q=pkg00042":                    {"1000", last, first},
+		"/ui/search?q=new007":                      {"500", mid, last},
+	} {
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		body := rec.Body.String()
+		if rec.Code != 200 {
+			t.Errorf("GET %s: %d %.300s", path, rec.Code, body)
+			continue
+		}
+		if len(body) > 1<<20 {
+			t.Errorf("GET %s: %d bytes of HTML, over 1 MB", path, len(body))
+		}
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				t.Errorf("GET %s lacks %q", path, w)
+			}
+		}
+		t.Logf("GET %s: %d KiB", path, len(body)>>10)
+	}
+	// The search API counts exactly the snapshots with each version.
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/search?package=pkg00500", nil))
+	var ans SearchAnswer
+	if err := json.Unmarshal(rec.Body.Bytes(), &ans); err != nil {
+		t.Fatal(err)
+	}
+	if len(ans.Results) != 2 || ans.Results[0].Version != "1.0-1" || len(ans.Results[0].Snapshots) != 500 ||
+		ans.Results[1].Version != "1.1-1" || len(ans.Results[1].Snapshots) != 500 || ans.Results[1].Snapshots[0] != last {
+		t.Errorf("search pkg00500: %+v", ans.Results)
+	}
+}
