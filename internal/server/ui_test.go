@@ -130,3 +130,39 @@ func TestUIPagesStaySmall(t *testing.T) {
 		t.Errorf("search pkg00500: %+v", ans.Results)
 	}
 }
+
+// The diff words changes by kind: versions ordered by the kind's compare
+// function, git refs moved, file digests shortened; rows are capped.
+func TestDiffView(t *testing.T) {
+	s := &Server{opt: Options{UI: UIOptions{Compare: map[string]func(a, b string) int{"apt": strings.Compare}}}}
+	dig1, dig2 := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	for _, tc := range []struct {
+		d    snapshot.SourceDiff
+		want []string // "label name from to"
+	}{
+		{snapshot.SourceDiff{Source: "apt/d", Status: "changed",
+			Changed: []snapshot.ItemChange{{Name: "up", From: "1", To: "2"}, {Name: "down", From: "2", To: "1"}},
+			Added:   []snapshot.Item{{Name: "new", Version: "1"}}, Removed: []snapshot.Item{{Name: "old", Version: "1"}}},
+			[]string{"upgraded up 1 2", "downgraded down 2 1", "added new  1", "removed old 1 "}},
+		{snapshot.SourceDiff{Source: "git/stdlib", Status: "changed", Changed: []snapshot.ItemChange{{Name: "refs/heads/main", From: "c1", To: "c2"}}},
+			[]string{"moved refs/heads/main c1 c2"}},
+		{snapshot.SourceDiff{Source: "file/images", Status: "changed", Changed: []snapshot.ItemChange{{Name: "disk.img", From: dig1, To: dig2}}},
+			[]string{"changed disk.img aaaaaaaaaaaa… bbbbbbbbbbbb…"}},
+	} {
+		v := s.diffView(tc.d)
+		var got []string
+		for _, r := range v.Rows {
+			got = append(got, r.Label+" "+r.Name+" "+r.From+" "+r.To)
+		}
+		if strings.Join(got, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("%s: rows %q, want %q", tc.d.Source, got, tc.want)
+		}
+	}
+	var many []snapshot.Item
+	for i := 0; i < diffRowsMax+7; i++ {
+		many = append(many, snapshot.Item{Name: fmt.Sprint(i), Version: "1"})
+	}
+	if v := s.diffView(snapshot.SourceDiff{Source: "apt/d", Added: many}); len(v.Rows) != diffRowsMax || v.Cut != 7 || v.Counts[0].N != diffRowsMax+7 {
+		t.Errorf("capped diff: %d rows, %d cut, counts %+v", len(v.Rows), v.Cut, v.Counts)
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/mirrord/mirrord/internal/apt/apttest"
@@ -197,7 +199,26 @@ func TestWebUI(t *testing.T) {
 	t.Run("Diff", f.testDiff)
 	t.Run("Search", f.testSearch)
 	t.Run("PromoteRollback", f.testPromoteRollback)
-	t.Run("Sync", f.testSync) // last: it writes a third snapshot
+	t.Run("Sync", f.testSync) // writes a third snapshot
+	t.Run("Dark", f.testDark)
+}
+
+// Dark mode follows prefers-color-scheme.
+func (f *uiFixture) testDark(t *testing.T) {
+	bg := `getComputedStyle(document.body).backgroundColor`
+	f.open(t, "/ui/diff/"+f.gen1+"/"+f.gen2)
+	light := eval[string](t, f, bg)
+	f.step(t, "emulating a dark system theme", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
+		return err
+	}))
+	for _, p := range []string{"/?theme=dark", "/ui/diff/" + f.gen1 + "/" + f.gen2 + "?theme=dark", "/ui/channels/production?snapshot=" + f.gen2 + "&theme=dark"} {
+		f.open(t, p)
+		if dark := eval[string](t, f, bg); dark != "rgb(18, 22, 27)" || dark == light {
+			t.Errorf("%s: background %s in dark mode (light: %s)", p, dark, light)
+		}
+	}
 }
 
 // Every page is complete as served HTML, before any script runs.
