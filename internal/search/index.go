@@ -172,11 +172,11 @@ type Posting struct {
 	Lists                 []store.Digest
 }
 
-// matches says whether item name n is package name: n itself, or name
+// Matches says whether item name n is package name: n itself, or name
 // with an architecture suffix, as apt ("NAME:ARCH") and yum ("NAME.ARCH")
 // items are named. The suffix has no further '.' or ':', so "python3"
 // does not match "python3.11.x86_64".
-func matches(n, name string) bool {
+func Matches(n, name string) bool {
 	if n == name {
 		return true
 	}
@@ -185,14 +185,14 @@ func matches(n, name string) bool {
 }
 
 // Lookup returns every (source, item, version) of package name (see
-// matches), restricted to version when that is not "", sorted by source,
+// Matches), restricted to version when that is not "", sorted by source,
 // item name, then version.
 func (ix *Index) Lookup(name, version string) []Posting {
 	var out []Posting
 	for _, key := range ix.keys {
 		si, ns := ix.sources[key], ix.names[key]
 		for i := sort.SearchStrings(ns, name); i < len(ns) && strings.HasPrefix(ns[i], name); i++ {
-			if !matches(ns[i], name) {
+			if !Matches(ns[i], name) {
 				continue
 			}
 			for _, e := range si.items[ns[i]] {

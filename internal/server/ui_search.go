@@ -112,7 +112,7 @@ func (s *Server) apiSearch(r *http.Request, _ []string) (int, any, error) {
 
 type searchPage struct {
 	page
-	Version, Err, Indexed string
+	PkgVersion, Err, Indexed string
 	NSnapshots            int
 	Results               []SearchResult
 	Suggest               []string
@@ -121,11 +121,11 @@ type searchPage struct {
 // uiSearch renders /ui/search?q=NAME[&version=V].
 func (s *Server) uiSearch(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	pg := searchPage{page: s.page("Search"), Version: strings.TrimSpace(q.Get("version"))}
+	pg := searchPage{page: s.page("Search"), PkgVersion: strings.TrimSpace(q.Get("version"))}
 	pg.Query = strings.TrimSpace(q.Get("q"))
 	if pg.Query != "" {
 		pg.Title = "Search " + pg.Query
-		ans, err := s.find(r.Context(), pg.Query, pg.Version)
+		ans, err := s.find(r.Context(), pg.Query, pg.PkgVersion)
 		if err != nil {
 			pg.Err = err.Error()
 		} else {
@@ -142,7 +142,7 @@ func (s *Server) uiSearch(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if ix := s.search.current(); ix != nil {
-			pg.Suggest = slices.DeleteFunc(ix.Suggest(pg.Query, 20), func(n string) bool { return n == pg.Query })
+			pg.Suggest = slices.DeleteFunc(ix.Suggest(pg.Query, 20), func(n string) bool { return search.Matches(n, pg.Query) })
 		}
 	}
 	s.render(w, r, "search", pg, hdrNoCache)
