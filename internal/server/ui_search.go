@@ -113,9 +113,9 @@ func (s *Server) apiSearch(r *http.Request, _ []string) (int, any, error) {
 type searchPage struct {
 	page
 	PkgVersion, Err, Indexed string
-	NSnapshots            int
-	Results               []SearchResult
-	Suggest               []string
+	NSnapshots               int
+	Results                  []SearchResult
+	Suggest                  []string
 }
 
 // uiSearch renders /ui/search?q=NAME[&version=V].
