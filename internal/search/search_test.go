@@ -167,3 +167,51 @@ func TestIndexSizeFollowsChurn(t *testing.T) {
 		t.Errorf("index has %d lines, want %d (header, gens, one per package version)", lines, want)
 	}
 }
+
+// BenchmarkUpdate65k is the cost a sync adds: indexing one new snapshot of
+// a 65,000-package source whose list changed (100 upgrades).
+func BenchmarkUpdate65k(b *testing.B) {
+	ctx := context.Background()
+	st, err := fs.Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	cat := snapshot.New(st)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cat.SetClock(func() time.Time { return now })
+	tree, _ := snapshot.NewTree(nil)
+	td, _ := snapshot.PutTree(ctx, st.Blobs(), tree)
+	items := make([]snapshot.Item, 65000)
+	for i := range items {
+		items[i] = snapshot.Item{Name: fmt.Sprintf("pkg%05d:amd64", i), Version: "1.0-1"}
+	}
+	commit := func(gen int) {
+		for i := 0; i < 100; i++ {
+			items[(gen*100+i)%len(items)].Version = fmt.Sprintf("1.%d-1", gen)
+		}
+		d, err := snapshot.PutItems(ctx, st.Blobs(), items)
+		if err != nil {
+			b.Fatal(err)
+		}
+		now = now.Add(time.Hour)
+		if _, err := cat.Commit(ctx, []snapshot.SourceRecord{{Kind: "apt", Name: "big", Tree: td, Items: d, NItems: len(items)}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	commit(0)
+	if _, err := search.Update(ctx, cat); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for n := 1; n <= b.N; n++ {
+		b.StopTimer()
+		commit(n)
+		b.StartTimer()
+		if _, err := search.Update(ctx, cat); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	data, _ := st.Meta().Get(ctx, "search/apt/big")
+	b.ReportMetric(float64(len(data)), "index-bytes")
+}

@@ -194,6 +194,22 @@ type chanMove struct {
 	At, Action, Snapshot, From, By string
 }
 
+// uiPickChannel answers the snapshot page's promote form:
+// /ui/channels?name=C&snapshot=ID → /ui/channels/C?snapshot=ID#preview.
+func (s *Server) uiPickChannel(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	name, id := strings.TrimSpace(q.Get("name")), q.Get("snapshot")
+	if err := snapshot.ValidChannel(name); err != nil {
+		s.uiError(w, r, errorf(http.StatusBadRequest, "%v", err))
+		return
+	}
+	if _, err := snapshot.ParseID(id); err != nil {
+		s.uiError(w, r, errorf(http.StatusBadRequest, "%v", err))
+		return
+	}
+	http.Redirect(w, r, "/ui/channels/"+name+"?snapshot="+id+"#preview", http.StatusSeeOther)
+}
+
 // uiChannel renders /ui/channels/{C}[?snapshot=ID] (ID: the promotion to
 // preview).
 func (s *Server) uiChannel(w http.ResponseWriter, r *http.Request, name string) {

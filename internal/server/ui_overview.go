@@ -116,7 +116,7 @@ func (s *Server) uiOverview(w http.ResponseWriter, r *http.Request) {
 type snapshotPage struct {
 	page
 	ID, Created, Size, Prev, Next string
-	Channels                      []string
+	Channels, AllChannels         []string
 	Sources                       []srcRow
 	Src                           *srcDetail
 	ClientConfig                  string
@@ -143,12 +143,18 @@ type srcDetail struct {
 
 // uiSnapshot renders /ui/snapshots/{ID}[?source=KEY&q=FILTER&page=N].
 func (s *Server) uiSnapshot(w http.ResponseWriter, r *http.Request, id string) {
+	if s.redirectToSnapshot(w, r, id) {
+		return
+	}
 	rec, v, err := s.exactRecord(r, id)
 	if err != nil {
 		s.uiError(w, r, err)
 		return
 	}
 	pg := snapshotPage{page: s.page("Snapshot " + id), ID: id, Created: fmtTime(rec.Created), Size: humanSize(rec.Size()), Channels: v.channelsOf(id)}
+	for _, ch := range v.chanList {
+		pg.AllChannels = append(pg.AllChannels, ch.Name)
+	}
 	i, _ := slices.BinarySearch(v.ids, id)
 	if i > 0 {
 		pg.Prev = v.ids[i-1]
@@ -179,6 +185,27 @@ func (s *Server) uiSnapshot(w http.ResponseWriter, r *http.Request, id string) {
 		pg.ClientConfig = s.opt.UI.ClientConfig("/snapshots/"+id, sourceKeys(rec))
 	}
 	s.render(w, r, "snapshot", pg, hdrNoCache)
+}
+
+// redirectToSnapshot sends a UI link to a time that is not a snapshot to
+// the latest snapshot at or before it (as /snapshots/ID/ does).
+func (s *Server) redirectToSnapshot(w http.ResponseWriter, r *http.Request, id string) bool {
+	if _, err := snapshot.ParseID(id); err != nil {
+		return false
+	}
+	v, _ := s.view(r.Context())
+	if v == nil || v.has(id) {
+		return false
+	}
+	if to := v.atOrBefore(id); to != "" {
+		u := "/ui/snapshots/" + to
+		if r.URL.RawQuery != "" {
+			u += "?" + r.URL.RawQuery
+		}
+		http.Redirect(w, r, u, http.StatusFound)
+		return true
+	}
+	return false
 }
 
 func (s *Server) srcDetail(r *http.Request, src *snapshot.SourceRecord) (*srcDetail, error) {

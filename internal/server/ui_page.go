@@ -110,6 +110,8 @@ func (s *Server) serveUI(w http.ResponseWriter, r *http.Request) {
 	case head == "diff" && strings.Count(tail, "/") == 1:
 		a, b, _ := strings.Cut(tail, "/")
 		s.uiDiff(w, r, a, b)
+	case head == "channels" && tail == "":
+		s.uiPickChannel(w, r)
 	case head == "channels" && tail != "" && !strings.Contains(tail, "/"):
 		s.uiChannel(w, r, tail)
 	case head == "syncs" && tail != "" && !strings.Contains(tail, "/"):

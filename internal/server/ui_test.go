@@ -102,7 +102,9 @@ func TestUIPagesStaySmall(t *testing.T) {
 		"/ui/search?q=new007":                      {"500", mid, last},
 	} {
 		rec := httptest.NewRecorder()
+		start := time.Now()
 		s.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		took := time.Since(start)
 		body := rec.Body.String()
 		if rec.Code != 200 {
 			t.Errorf("GET %s: %d %.300s", path, rec.Code, body)
@@ -116,7 +118,7 @@ func TestUIPagesStaySmall(t *testing.T) {
 				t.Errorf("GET %s lacks %q", path, w)
 			}
 		}
-		t.Logf("GET %s: %d KiB", path, len(body)>>10)
+		t.Logf("GET %s: %d KiB in %v", path, len(body)>>10, took.Round(time.Millisecond))
 	}
 	// The search API counts exactly the snapshots with each version.
 	rec := httptest.NewRecorder()

@@ -79,7 +79,7 @@ func newUIFixture(t *testing.T) *uiFixture {
 
 	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.WindowSize(1280, 900), chromedp.UserDataDir(t.TempDir()))
+		chromedp.NoFirstRun, chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1280, 900), chromedp.UserDataDir(t.TempDir()))
 	t.Cleanup(cancel)
 	ctx, cancel2 := chromedp.NewContext(alloc)
 	t.Cleanup(cancel2)
@@ -252,6 +252,16 @@ func (f *uiFixture) testNoJS(t *testing.T) {
 	}
 	if resp, _ := get(t, f.base+"/ui/snapshots/20000101T000000Z", nil); resp.StatusCode != 404 {
 		t.Errorf("unknown snapshot page: %d, want 404", resp.StatusCode)
+	}
+	// Links to a time, and the snapshot page's promote form, redirect.
+	for path, want := range map[string]string{
+		"/ui/snapshots/29991231T000000Z":               "/ui/snapshots/" + f.gen2,
+		"/ui/channels?name=staging&snapshot=" + f.gen2: "/ui/channels/staging?snapshot=" + f.gen2 + "#preview",
+		"/ui/diff?a=" + f.gen1 + "&b=" + f.gen2:        "/ui/diff/" + f.gen1 + "/" + f.gen2,
+	} {
+		if resp, _ := get(t, f.base+path, nil); resp.StatusCode/100 != 3 || resp.Header.Get("Location") != want {
+			t.Errorf("GET %s: %d to %q, want a redirect to %q", path, resp.StatusCode, resp.Header.Get("Location"), want)
+		}
 	}
 }
 
