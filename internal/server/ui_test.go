@@ -168,3 +168,58 @@ func TestDiffView(t *testing.T) {
 		t.Errorf("capped diff: %d rows, %d cut, counts %+v", len(v.Rows), v.Cut, v.Counts)
 	}
 }
+
+// watchSyncs streams two states of sync 1.
+type watchSyncs struct{}
+
+func (watchSyncs) Start(context.Context, []string) (int, error) { return 1, nil }
+func (watchSyncs) Status(id int) (any, bool) {
+	return map[string]any{"id": 1, "state": "succeeded", "snapshot": "20260101T000000Z"}, id == 1
+}
+func (watchSyncs) Latest() (int, bool) { return 1, true }
+func (watchSyncs) Watch(_ context.Context, id int) (<-chan any, bool) {
+	if id != 1 {
+		return nil, false
+	}
+	ch := make(chan any, 2)
+	ch <- map[string]any{"id": 1, "state": "running", "tasks": []map[string]any{{"name": "file/x", "done": 5}}}
+	ch <- map[string]any{"id": 1, "state": "succeeded", "snapshot": "20260101T000000Z"}
+	close(ch)
+	return ch, true
+}
+
+// The events stream is Server-Sent Events: one "status" per state, then
+// "end"; the sync page and the overview show the sync.
+func TestSyncEvents(t *testing.T) {
+	st, err := fs.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Catalog: snapshot.New(st), Registry: prometheus.NewRegistry(), Syncs: watchSyncs{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		return rec
+	}
+	rec := get("/api/v1/syncs/1/events")
+	want := "event: status\ndata: {\"id\":1,\"state\":\"running\",\"tasks\":[{\"done\":5,\"name\":\"file/x\"}]}\n\n" +
+		"event: status\ndata: {\"id\":1,\"snapshot\":\"20260101T000000Z\",\"state\":\"succeeded\"}\n\n" +
+		"event: end\ndata: {}\n\n"
+	if rec.Code != 200 || rec.Header().Get("Content-Type") != "text/event-stream" || rec.Body.String() != want {
+		t.Errorf("events: %d %q\n%s", rec.Code, rec.Header().Get("Content-Type"), rec.Body.String())
+	}
+	if rec := get("/api/v1/syncs/2/events"); rec.Code != 404 {
+		t.Errorf("events of an unknown sync: %d", rec.Code)
+	}
+	for _, path := range []string{"/ui/syncs/1", "/"} {
+		if rec := get(path); rec.Code != 200 || !strings.Contains(rec.Body.String(), "20260101T000000Z") || !strings.Contains(rec.Body.String(), "succeeded") {
+			t.Errorf("%s: %d, lacks the sync's result", path, rec.Code)
+		}
+	}
+	if rec := get("/ui/syncs/7"); rec.Code != 404 {
+		t.Errorf("unknown sync page: %d", rec.Code)
+	}
+}

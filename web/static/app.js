@@ -192,7 +192,22 @@
     es.onerror = function () { if (es.readyState === EventSource.CLOSED) return; };
   }
 
+  // The overview follows a running sync and reloads when it ends.
+  function setupOverviewSync() {
+    var el = $("#overview-sync[data-live]");
+    if (!el || !window.EventSource) return;
+    var es = new EventSource("/api/v1/syncs/" + el.dataset.live + "/events");
+    es.addEventListener("status", function (ev) {
+      var st = JSON.parse(ev.data);
+      $("#overview-sync-progress").textContent = st.tasks.map(function (t) {
+        return t.name + " " + amount(t, t.done) + (t.total ? "/" + amount(t, t.total) : "");
+      }).join(" · ");
+      if (st.state !== "running") { es.close(); location.reload(); }
+    });
+  }
+
   setupToken();
+  setupOverviewSync();
   setupActions();
   setupSync();
 })();
