@@ -63,11 +63,16 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, dat
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
+	h["Content-Security-Policy"] = hdrCSP
 	h["Cache-Control"] = cacheControl
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(http.StatusOK)
 	w.Write(buf.Bytes())
 }
+
+// hdrCSP lets pages load only this server's own assets and talk only to
+// it, and forbids framing (no clickjacking of the promote button).
+var hdrCSP = []string{"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"}
 
 func listingCache(immutable bool) []string {
 	if immutable {

@@ -231,6 +231,7 @@ func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, code int, 
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
+	h["Content-Security-Policy"] = hdrCSP
 	h["Cache-Control"] = cc
 	w.WriteHeader(code)
 	w.Write([]byte(buf.String()))

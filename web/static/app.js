@@ -141,11 +141,10 @@
       cell(tr, t.name, "mono");
       cell(tr, amount(t, t.done), "num done");
       cell(tr, t.total ? amount(t, t.total) : "?", "num");
-      var bar = document.createElement("div");
-      bar.className = "bar";
-      var fill = document.createElement("i");
-      fill.style.width = (t.percent < 0 ? (t.state === "running" ? 0 : 100) : t.percent) + "%";
-      bar.appendChild(fill);
+      var bar = document.createElement("progress");
+      bar.max = 100;
+      bar.value = t.percent < 0 ? (t.state === "running" ? 0 : 100) : t.percent;
+      bar.setAttribute("aria-label", t.name + " progress");
       cell(tr, bar);
       cell(tr, t.rate ? amount(t, t.rate) + "/s" : "", "num");
       cell(tr, t.state === "running" ? fmtDur(t.eta_seconds) : fmtDur(t.elapsed_seconds), "num");
