@@ -427,6 +427,12 @@ func (f *uiFixture) testSync(t *testing.T) {
 		t.Errorf("snapshot %s from the UI sync: %d %s", id, resp.StatusCode, body)
 	}
 	f.gen3 = id
+	// The finished sync's page, as served HTML alone.
+	syncPath := eval[string](t, f, `location.pathname`)
+	if resp, body := get(t, f.base+syncPath, nil); resp.StatusCode != 200 || !strings.Contains(string(body), id) ||
+		!strings.Contains(string(body), "file/images") || !strings.Contains(string(body), "source synced") {
+		t.Errorf("GET %s without JS: %d, lacks the snapshot, task or log:\n%s", syncPath, resp.StatusCode, body)
+	}
 	if text := f.open(t, "/ui/snapshots/"+id+"?source=file/images"); !strings.Contains(text, "part0.img") {
 		t.Errorf("new snapshot page lacks its files:\n%s", text)
 	}
