@@ -8,7 +8,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 CONFIG   ?= examples/mirrord.yaml
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: build run run-example test test-short bench lint fmt clean
+.PHONY: build run run-example test test-short bench ui-shots lint fmt clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/mirrord
@@ -34,6 +34,11 @@ test-short:
 
 bench: build
 	bash bench/run.sh
+
+# A screenshot of every web UI page (real binary, real chromium, fixture
+# upstreams), written to bench/out/ui/ for people to look at.
+ui-shots:
+	MIRRORD_UI_SHOTS=$(CURDIR)/bench/out/ui $(GO) test -count=1 -run 'TestWebUI$$' ./test/e2e/
 
 lint:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting"; exit 1)

@@ -4,22 +4,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"sync/atomic"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mirrord/mirrord/internal/apt"
 	"github.com/mirrord/mirrord/internal/bundle"
 	"github.com/mirrord/mirrord/internal/config"
+	"github.com/mirrord/mirrord/internal/debver"
 	"github.com/mirrord/mirrord/internal/progress"
+	"github.com/mirrord/mirrord/internal/rpmver"
 	"github.com/mirrord/mirrord/internal/server"
 	"github.com/mirrord/mirrord/internal/service"
 	"github.com/mirrord/mirrord/internal/signing"
+	"github.com/mirrord/mirrord/internal/source"
 	"github.com/mirrord/mirrord/internal/store"
 	"github.com/mirrord/mirrord/internal/syncer"
+	"github.com/mirrord/mirrord/internal/yum"
 )
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -75,14 +82,22 @@ func (a *app) serve(ctx context.Context, g *globals, adjust func(*config.Config)
 			}
 		}
 	}()
+	// The hub shows each sync's progress and log on the web UI's sync page.
+	hub := progress.NewHub()
 	opt := service.Options{
-		Config: a.cfg, Load: config.Load, Adjust: adjust, Log: a.log, Reload: reload,
+		Config: a.cfg, Load: config.Load, Adjust: adjust, Log: a.log, Reload: reload, Hub: hub,
 	}
 	if srcs, err := a.sources(a.cfg); err != nil {
 		return err
 	} else if len(srcs) > 0 {
-		prog := progress.New(g.stderr, a.log)
-		newSyncer := func(cfg *config.Config) (*syncer.Syncer, error) { return a.syncerFor(cfg, prog, nil) }
+		prog := progress.Tee(progress.New(g.stderr, a.log), hub)
+		newSyncer := func(cfg *config.Config) (*syncer.Syncer, error) {
+			s, err := a.syncerFor(cfg, prog, nil)
+			if err == nil {
+				s.Log = slog.New(hub.LogHandler(s.Log.Handler()))
+			}
+			return s, err
+		}
 		switch _, err := newSyncer(a.cfg); {
 		case errors.Is(err, signing.ErrNoKey):
 			// A serving replica of a shared store: another one syncs.
@@ -98,6 +113,7 @@ func (a *app) serve(ctx context.Context, g *globals, adjust func(*config.Config)
 		Catalog: a.catalog, PublicKeyFunc: a.publicKey(), Token: token,
 		Logger: a.log, Registry: a.reg, Version: version, Kinds: a.kindServers(),
 		Syncs: svc.Syncs(ctx), Presign: a.store.Presign, Exporter: a.exporter(ctx),
+		UI: a.uiOptions(ctx),
 	})
 	if err != nil {
 		return err
@@ -161,4 +177,36 @@ func (a *app) exporter(ctx context.Context) server.Exporter {
 		return nil
 	}
 	return &bundle.Exporter{Catalog: a.catalog, Key: key}
+}
+
+// uiOptions is what the web UI shows beyond the catalog: client
+// configuration, version order per kind, the key, replicas from Consul.
+func (a *app) uiOptions(ctx context.Context) server.UIOptions {
+	ui := server.UIOptions{Compare: map[string]func(a, b string) int{apt.Kind: debver.Compare, yum.Kind: rpmver.Compare}}
+	if key, err := a.signingKey(ctx); err == nil {
+		ui.KeyFingerprint = key.Fingerprint()
+	}
+	if srcs, err := a.sources(a.cfg); err == nil {
+		keyURL := a.cfg.PublicURL + "/keys/mirrord.asc"
+		ui.ClientConfig = func(root string, keys []string) string {
+			var in []source.Source
+			for _, s := range srcs {
+				if slices.Contains(keys, source.Key(s)) {
+					in = append(in, s)
+				}
+			}
+			return clientConfigText(in, a.cfg.PublicURL+root, keyURL)
+		}
+	}
+	if a.consulClient != nil {
+		ui.Replicas = func(ctx context.Context) ([]server.Replica, error) {
+			is, err := a.consulClient.Healthy(ctx, a.cfg.Consul.Service)
+			out := make([]server.Replica, 0, len(is))
+			for _, i := range is {
+				out = append(out, server.Replica{ID: i.ID, Node: i.Node, URL: i.URL(), Latest: i.Meta["latest_snapshot"], Channels: i.Channels()})
+			}
+			return out, err
+		}
+	}
+	return ui
 }

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"os/user"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -170,7 +173,7 @@ func newPromoteCmd(g *globals) *cobra.Command {
 			if err := snapshot.ValidChannel(argv[1]); err != nil {
 				return usageError{err}
 			}
-			ch, err := a.catalog.Promote(cmd.Context(), argv[1], argv[0])
+			ch, err := a.catalog.Promote(cliActor(cmd.Context()), argv[1], argv[0])
 			if err != nil {
 				return err
 			}
@@ -201,7 +204,7 @@ func newRollbackCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ch, err := a.catalog.Rollback(cmd.Context(), argv[0])
+			ch, err := a.catalog.Rollback(cliActor(cmd.Context()), argv[0])
 			if err != nil {
 				return err
 			}
@@ -229,4 +232,14 @@ func newDeleteCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// cliActor records "cli USER@HOST" as who moves channels (Move.By).
+func cliActor(ctx context.Context) context.Context {
+	who := os.Getenv("USER")
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	host, _ := os.Hostname()
+	return snapshot.WithActor(ctx, "cli "+who+"@"+host)
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -37,6 +38,7 @@ var apiRoutes = []apiRoute{
 	{[]string{"channels", "*", "rollback"}, http.MethodPost, true, (*Server).apiRollback},
 	{[]string{"syncs"}, http.MethodPost, true, (*Server).apiStartSync},
 	{[]string{"syncs", "*"}, http.MethodGet, false, (*Server).apiSync},
+	{[]string{"search"}, http.MethodGet, false, (*Server).apiSearch},
 }
 
 func matchRoute(pattern, segs []string) ([]string, bool) {
@@ -63,6 +65,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	segs := strings.Split(rest, "/")
+	if len(segs) == 3 && segs[0] == "syncs" && segs[2] == "events" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		s.serveSyncEvents(w, r, segs[1]) // a stream, not one JSON answer
+		return
+	}
 	var allow []string
 	for _, rt := range apiRoutes {
 		params, ok := matchRoute(rt.pattern, segs)
@@ -279,7 +285,7 @@ func (s *Server) apiPromote(r *http.Request, p []string) (int, any, error) {
 	} else if !ok {
 		return 0, nil, errorf(http.StatusNotFound, "snapshot %s: %v", body.Snapshot, snapshot.ErrNotFound)
 	}
-	ch, err := s.cat.Promote(r.Context(), name, body.Snapshot)
+	ch, err := s.cat.Promote(s.actor(r), name, body.Snapshot)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -293,7 +299,7 @@ func (s *Server) apiRollback(r *http.Request, p []string) (int, any, error) {
 	if err := snapshot.ValidChannel(name); err != nil {
 		return 0, nil, errorf(http.StatusBadRequest, "%v", err)
 	}
-	ch, err := s.cat.Rollback(r.Context(), name)
+	ch, err := s.cat.Rollback(s.actor(r), name)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -409,4 +415,14 @@ func (l *lazyWriter) start() {
 func (l *lazyWriter) Write(b []byte) (int, error) {
 	l.start()
 	return l.w.Write(b)
+}
+
+// actor is r's context, naming who moves a channel through the API
+// (recorded in the move as By).
+func (s *Server) actor(r *http.Request) context.Context {
+	from := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(from); err == nil {
+		from = host
+	}
+	return snapshot.WithActor(r.Context(), "api from "+from+" on "+s.replica)
 }

@@ -6,7 +6,8 @@
 //
 //	/snapshots/{ID}/{KIND}/{NAME}/{PATH...}   immutable snapshot trees
 //	/channels/{CHANNEL}/{KIND}/{NAME}/{PATH...}  the channel's current snapshot, no-cache
-//	/keys/mirrord.asc  /api/v1/...  /metrics  /healthz  /
+//	/keys/mirrord.asc  /api/v1/...  /metrics  /healthz
+//	/  /ui/...   the web UI (templates and assets from web/)
 //
 // Every request path is checked before any lookup: ".", ".." and empty
 // segments, backslashes, NUL and control bytes, and encoded slashes,
@@ -22,6 +23,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +61,8 @@ type Options struct {
 	// /keys/mirrord.asc while PublicKey is nil (a replica that learns the
 	// store's signing identity after it started).
 	PublicKeyFunc func(ctx context.Context) ([]byte, error)
+	// UI is what the web UI shows beyond the catalog.
+	UI UIOptions
 }
 
 // KindServer serves a source kind that is not a plain file tree (git). name
@@ -79,7 +83,9 @@ type PathDigester interface {
 	PathDigest(path string) (store.Digest, bool)
 }
 
-// Syncs starts syncs and reports their progress for the API.
+// Syncs starts syncs and reports their progress for the API. It may also
+// implement SyncLister (the overview shows the newest sync) and
+// SyncWatcher (live progress: /api/v1/syncs/{N}/events).
 type Syncs interface {
 	// Start begins a sync of sources (all when empty) and returns its
 	// id. ctx is not tied to the HTTP request. The error wraps
@@ -130,6 +136,12 @@ type Server struct {
 	tmpl    *template.Template
 	token   atomic.Pointer[[sha256.Size]byte] // sha256 of the bearer token; nil: writes disabled
 	keyETag string
+	asset   string    // hash of web/static, in the UI's asset URLs
+	started time.Time // Last-Modified of the UI's assets
+	replica string    // Move.By names this server as this
+
+	itemsCache itemsCache
+	search     searchCache
 
 	recorders sync.Pool
 }
@@ -171,6 +183,11 @@ func New(opt Options) (*Server, error) {
 		return nil, err
 	}
 	s.tmpl = t
+	s.asset, s.started = assetHash(), time.Now()
+	s.replica = opt.UI.Replica
+	if s.replica == "" {
+		s.replica, _ = os.Hostname()
+	}
 	reg := opt.Registry
 	own := reg == nil
 	if own {
@@ -209,7 +226,7 @@ func routeOf(p string) int {
 		return routeChannel
 	case hasPrefix(p, "/api/") || p == "/api":
 		return routeAPI
-	case p == "/":
+	case p == "/" || hasPrefix(p, "/ui/"):
 		return routeUI
 	case p == "/keys/mirrord.asc":
 		return routeKeys
@@ -248,9 +265,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, route int) {
 	case routeAPI:
 		s.serveAPI(w, r)
 	case routeUI:
-		if readMethod(w, r, s) {
-			s.serveIndex(w, r)
-		}
+		s.serveUI(w, r)
 	case routeKeys:
 		if readMethod(w, r, s) {
 			s.serveKey(w, r)

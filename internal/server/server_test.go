@@ -968,7 +968,7 @@ func TestMisc(t *testing.T) {
 	if idx.code != 200 || !strings.HasPrefix(idx.h.Get("Content-Type"), "text/html") {
 		t.Fatalf("index: %d", idx.code)
 	}
-	for _, w := range []string{f.s1, f.s2, "production", "/snapshots/" + f.s1 + "/apt/debian/", "file/images"} {
+	for _, w := range []string{f.s1, f.s2, "production", "/ui/snapshots/" + f.s1 + "?source=apt%2Fdebian", "file/images"} {
 		if !strings.Contains(string(idx.body), w) {
 			t.Errorf("index lacks %q", w)
 		}

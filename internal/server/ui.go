@@ -2,8 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
-	"embed"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -14,13 +12,11 @@ import (
 	"github.com/mirrord/mirrord/internal/bytesize"
 	"github.com/mirrord/mirrord/internal/snapshot"
 	"github.com/mirrord/mirrord/internal/store"
+	"github.com/mirrord/mirrord/web"
 )
 
-//go:embed templates/*.html
-var templateFS embed.FS
-
 func parseTemplates() (*template.Template, error) {
-	return template.New("").ParseFS(templateFS, "templates/*.html")
+	return template.New("").ParseFS(web.FS, "templates/*.html")
 }
 
 const timeLayout = "2006-01-02 15:04:05"
@@ -55,11 +51,16 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, dat
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
+	h["Content-Security-Policy"] = hdrCSP
 	h["Cache-Control"] = cacheControl
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(http.StatusOK)
 	w.Write(buf.Bytes())
 }
+
+// hdrCSP lets pages load only this server's own assets and talk only to
+// it, and forbids framing (no clickjacking of the promote button).
+var hdrCSP = []string{"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"}
 
 func listingCache(immutable bool) []string {
 	if immutable {
@@ -153,79 +154,6 @@ func (s *Server) listDir(w http.ResponseWriter, r *http.Request, rec *snapshot.R
 		page.Entries = append(page.Entries, e)
 	}
 	s.render(w, r, "dir", page, listingCache(immutable))
-}
-
-type indexPage struct {
-	Version   string
-	Latest    string
-	Err       string
-	Snapshots []indexSnap
-	Channels  []indexChan
-}
-
-type indexSnap struct {
-	ID, Created, Size string
-	Sources           []indexSrc
-	Channels          []string
-}
-
-type indexSrc struct {
-	Key, Href, Size string
-	Files           int
-}
-
-type indexChan struct {
-	Name, Snapshot string
-	Moves          []indexMove
-}
-
-type indexMove struct {
-	Action, Snapshot, From, At string
-}
-
-const maxMoves = 5
-
-// serveIndex renders the web UI's front page.
-func (s *Server) serveIndex(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	v, verr := s.view(ctx)
-	if v == nil {
-		s.writeErr(w, r, verr)
-		return
-	}
-	page := indexPage{Version: s.opt.Version, Latest: v.latest()}
-	if verr != nil {
-		page.Err = "Could not refresh the snapshot list: " + verr.Error()
-	}
-	recs, err := s.records(ctx, v.ids)
-	if err != nil {
-		page.Err = err.Error()
-	}
-	for i := len(recs) - 1; i >= 0; i-- {
-		page.Snapshots = append(page.Snapshots, s.indexSnap(ctx, recs[i], v))
-	}
-	for _, ch := range v.chanList {
-		ic := indexChan{Name: ch.Name, Snapshot: ch.Snapshot}
-		for i := len(ch.History) - 1; i >= 0 && len(ic.Moves) < maxMoves; i-- {
-			m := ch.History[i]
-			ic.Moves = append(ic.Moves, indexMove{Action: m.Action, Snapshot: m.Snapshot, From: m.From, At: fmtTime(m.At)})
-		}
-		page.Channels = append(page.Channels, ic)
-	}
-	s.render(w, r, "index", page, hdrNoCache)
-}
-
-func (s *Server) indexSnap(_ context.Context, rec *snapshot.Record, v *view) indexSnap {
-	is := indexSnap{ID: rec.ID, Created: fmtTime(rec.Created), Size: bytesize.Format(rec.Size()), Channels: v.channelsOf(rec.ID)}
-	for _, src := range rec.Sources {
-		is.Sources = append(is.Sources, indexSrc{
-			Key:   src.Key(),
-			Href:  "/snapshots/" + rec.ID + "/" + url.PathEscape(src.Kind) + "/" + url.PathEscape(src.Name) + "/",
-			Size:  bytesize.Format(src.Size),
-			Files: src.Files,
-		})
-	}
-	return is
 }
 
 // serveKey answers /keys/mirrord.asc.

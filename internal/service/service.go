@@ -17,6 +17,7 @@ import (
 
 	"github.com/mirrord/mirrord/internal/config"
 	"github.com/mirrord/mirrord/internal/ctxtime"
+	"github.com/mirrord/mirrord/internal/progress"
 	"github.com/mirrord/mirrord/internal/server"
 	"github.com/mirrord/mirrord/internal/syncer"
 )
@@ -50,6 +51,9 @@ type Options struct {
 	Reload <-chan struct{}
 	// Ready, if set, is called once the listener serves (sd_notify).
 	Ready func()
+	// Hub, if set, is the progress hub the syncers report to; each job
+	// shows its state (the web UI's live sync page).
+	Hub *progress.Hub
 }
 
 // Service runs one serve process. Create it with New, hand Syncs to the
@@ -87,7 +91,7 @@ func (s *Service) Syncs(ctx context.Context) server.Syncs {
 		return nil
 	}
 	if s.jobs == nil {
-		s.jobs = syncer.NewJobs(ctx, nil)
+		s.jobs = syncer.NewJobs(ctx, s.opt.Hub, nil)
 	}
 	return syncs{s}
 }
@@ -202,6 +206,12 @@ func (a syncs) Start(ctx context.Context, sources []string) (int, error) {
 }
 
 func (a syncs) Status(id int) (any, bool) { return a.s.jobs.Status(id) }
+
+// Latest implements server.SyncLister.
+func (a syncs) Latest() (int, bool) { return a.s.jobs.Latest() }
+
+// Watch implements server.SyncWatcher.
+func (a syncs) Watch(ctx context.Context, id int) (<-chan any, bool) { return a.s.jobs.Watch(ctx, id) }
 
 // scheduledSync is one scheduled sync, run in the foreground of the
 // schedule (the leader's, with Consul).

@@ -25,6 +25,22 @@ type Move struct {
 	Snapshot string    `json:"snapshot"`
 	From     string    `json:"from,omitempty"`
 	At       time.Time `json:"at"`
+	// By says who moved it: "api from ADDR on HOST" for the JSON API, the
+	// user and host for the CLI; "" when not recorded (older moves).
+	By string `json:"by,omitempty"`
+}
+
+type actorKey struct{}
+
+// WithActor returns ctx carrying who makes the channel moves done with it
+// (recorded as Move.By).
+func WithActor(ctx context.Context, by string) context.Context {
+	return context.WithValue(ctx, actorKey{}, by)
+}
+
+func actor(ctx context.Context) string {
+	s, _ := ctx.Value(actorKey{}).(string)
+	return s
 }
 
 var channelName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
@@ -100,7 +116,7 @@ func (c *Catalog) Promote(ctx context.Context, channel, id string) (*Channel, er
 		return nil, err
 	}
 	return c.update(ctx, channel, true, func(ch *Channel) error {
-		ch.History = append(ch.History, Move{Action: "promote", Snapshot: id, From: ch.Snapshot, At: c.now().UTC()})
+		ch.History = append(ch.History, Move{Action: "promote", Snapshot: id, From: ch.Snapshot, At: c.now().UTC(), By: actor(ctx)})
 		ch.Snapshot = id
 		return nil
 	})
@@ -119,7 +135,7 @@ func (c *Catalog) Rollback(ctx context.Context, channel string) (*Channel, error
 		} else if !ok {
 			return fmt.Errorf("channel %q: previous snapshot %s was deleted; promote a snapshot instead: %w", channel, prev, ErrNotFound)
 		}
-		ch.History = append(ch.History, Move{Action: "rollback", Snapshot: prev, From: ch.Snapshot, At: c.now().UTC()})
+		ch.History = append(ch.History, Move{Action: "rollback", Snapshot: prev, From: ch.Snapshot, At: c.now().UTC(), By: actor(ctx)})
 		ch.Snapshot = prev
 		return nil
 	})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mirrord/mirrord/internal/fetch"
 	"github.com/mirrord/mirrord/internal/progress"
+	"github.com/mirrord/mirrord/internal/search"
 	"github.com/mirrord/mirrord/internal/signing"
 	"github.com/mirrord/mirrord/internal/snapshot"
 	"github.com/mirrord/mirrord/internal/source"
@@ -122,6 +123,11 @@ func (s *Syncer) Run(ctx context.Context, names []string) (rec *snapshot.Record,
 	}
 	s.Log.Info("snapshot written", "id", rec.ID, "sources", len(rec.Sources), "bytes", rec.Size(), "took", time.Since(start).Round(time.Millisecond))
 	s.noteSync(ctx, rec.ID, false)
+	// Still under the sync lock: the search index has one writer. The
+	// snapshot stands without it; the next sync catches the index up.
+	if _, err := search.Update(ctx, s.Catalog); err != nil {
+		s.Log.Warn("updating the package search index failed; the next sync retries", "snapshot", rec.ID, "err", err)
+	}
 	return rec, nil
 }
 

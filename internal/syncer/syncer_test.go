@@ -115,7 +115,7 @@ func TestBusyWhileLocked(t *testing.T) {
 
 func TestJobs(t *testing.T) {
 	release := make(chan struct{})
-	j := syncer.NewJobs(context.Background(), func(ctx context.Context, _ []string) (string, error) {
+	j := syncer.NewJobs(context.Background(), nil, func(ctx context.Context, _ []string) (string, error) {
 		<-release
 		return "20261123T000000Z", nil
 	})
@@ -205,5 +205,51 @@ func TestGC(t *testing.T) {
 	}
 	if _, err := s.Catalog.Store().Blobs().Stat(ctx, orphan.Digest); !store.IsNotExist(err) {
 		t.Errorf("orphan still there: %v", err)
+	}
+}
+
+func TestJobsWatch(t *testing.T) {
+	hub := progress.NewHub()
+	step := make(chan struct{})
+	j := syncer.NewJobs(context.Background(), hub, func(ctx context.Context, _ []string) (string, error) {
+		task := hub.Task("file/images", progress.Bytes, 10)
+		for i := 0; i < 3; i++ {
+			<-step
+			task.Add(2)
+		}
+		task.Done(nil)
+		return "20261123T000000Z", nil
+	})
+	id, err := j.Start(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last, ok := j.Latest(); !ok || last != id {
+		t.Errorf("Latest = %d, %v", last, ok)
+	}
+	ch, ok := j.Watch(context.Background(), id)
+	if !ok {
+		t.Fatal("Watch of a running job: not found")
+	}
+	var seen []int64
+	var final syncer.Status
+	for v := range ch {
+		st := v.(syncer.Status)
+		final = st
+		if len(st.Tasks) == 1 && (len(seen) == 0 || seen[len(seen)-1] != st.Tasks[0].Done) {
+			seen = append(seen, st.Tasks[0].Done)
+		}
+		if st.State == "running" && len(seen) > 0 && seen[len(seen)-1] < 6 {
+			step <- struct{}{}
+		}
+	}
+	if final.State != "succeeded" || final.Snapshot != "20261123T000000Z" || final.Tasks[0].State != "done" {
+		t.Errorf("final %+v", final)
+	}
+	if len(seen) < 2 || seen[len(seen)-1] != 6 {
+		t.Errorf("progress seen %v; want it to advance to 6", seen)
+	}
+	if _, ok := j.Watch(context.Background(), 99); ok {
+		t.Error("Watch of an unknown job succeeded")
 	}
 }

@@ -91,7 +91,10 @@ func New(opt Options) (*Source, error) {
 }
 
 // Kind implements source.Source.
-func (s *Source) Kind() string { return "yum" }
+func (s *Source) Kind() string { return Kind }
+
+// Kind is the yum source kind's name.
+const Kind = "yum"
 
 // Name implements source.Source.
 func (s *Source) Name() string { return s.opt.Name }
