@@ -101,6 +101,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(
 		newSyncCmd(g), newServeCmd(g), newSnapshotCmd(g), newGCCmd(g), newVerifyCmd(g),
 		newClientConfigCmd(g), newReposYAMLCmd(g), newInitCmd(g), newVersionCmd(g),
+		newCloudInitCmd(g),
 	)
 	return root
 }

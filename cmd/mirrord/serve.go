@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mirrord/mirrord/internal/deploy"
 	"github.com/mirrord/mirrord/internal/progress"
 	"github.com/mirrord/mirrord/internal/server"
 	"github.com/mirrord/mirrord/internal/signing"
@@ -61,6 +62,7 @@ func (a *app) serve(ctx context.Context, g *globals) error {
 	opt := server.Options{
 		Catalog: a.catalog, PublicKey: key.PublicArmored(), Token: token,
 		Logger: a.log, Registry: a.reg, Version: version, Kinds: a.kindServers(),
+		Bootstrap: a.bootstrapScript,
 	}
 	if jobs != nil {
 		opt.Syncs = syncsAdapter{jobs}
@@ -80,6 +82,9 @@ func (a *app) serve(ctx context.Context, g *globals) error {
 	}
 	defer stopConsul()
 	a.announce(ctx, ln.Addr().String(), token != "")
+	if _, err := deploy.Notify("READY=1"); err != nil { // Type=notify units (deploy/systemd)
+		a.log.Warn("systemd readiness", "err", err)
+	}
 	if jobs != nil && a.cfg.Sync.Interval.Duration > 0 {
 		if a.consul != nil {
 			a.consulSchedule(ctx, run, a.cfg.Sync.Interval.Duration) // only while leading
