@@ -96,7 +96,7 @@ func (m Mirror) UserData() ([]byte, error) {
 		},
 		Runcmd: [][]string{{SetupPath}},
 	}
-	body, err := yaml.Marshal(cc)
+	body, err := marshal(cc)
 	if err != nil {
 		return nil, err
 	}
@@ -144,8 +144,22 @@ func SourcesOf(config []byte) ([]byte, []string, error) {
 		kept = append(kept, m.Content[i], m.Content[i+1])
 	}
 	m.Content = kept
-	out, err := yaml.Marshal(&doc)
+	out, err := marshal(&doc)
 	return out, dropped, err
+}
+
+// marshal encodes v as YAML indented by two spaces.
+func marshal(v any) ([]byte, error) {
+	var b strings.Builder
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return []byte(b.String()), nil
 }
 
 // NodeTemplate is a node's user-data; $bootstrap_url and $clone_dir are
