@@ -16,9 +16,9 @@ if [[ -f $DEST/.complete ]]; then
 fi
 mirror=${BOOKWORM_MIRROR:-}
 if [[ -z $mirror ]]; then
-  mirror=$( (cat /etc/apt/sources.list.d/*.sources 2>/dev/null | sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\).*/\1/p';
-             cat /etc/apt/sources.list 2>/dev/null | sed -n 's/^deb[[:space:]]\+\(\[[^]]*\][[:space:]]\+\)\?\([^[:space:]]*\).*/\2/p') |
-            grep -v -- '-security' | head -n1)
+  mirror=$( ({ cat /etc/apt/sources.list.d/*.sources 2>/dev/null || true; } | sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\).*/\1/p';
+             { cat /etc/apt/sources.list 2>/dev/null || true; } | sed -n 's/^deb[[:space:]]\+\(\[[^]]*\][[:space:]]\+\)\?\([^[:space:]]*\).*/\2/p') |
+            grep -v -- "-security" | head -n1 || true)
 fi
 [[ -n $mirror ]] || { echo "bookworm-debs.sh: no Debian archive URI in this host's apt sources; set BOOKWORM_MIRROR" >&2; exit 1; }
 WORK=$CACHE/bookworm-debs-build.$$
