@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Downloads the .debs of a minimal Debian bookworm node (debootstrap's
-# minbase plus curl, git and ca-certificates, and hello for an install
-# test) once, with `debootstrap --download-only`, and caches them under
+# minbase plus curl, git, ca-certificates, procps and systemd, and hello
+# for an install test) once, with `debootstrap --download-only`, and caches them under
 # ~/.cache/mirrord-test/bookworm-debs-VERSION/. test/e2e/deploy_test.go
 # publishes them as a local apt repository, mirrors it with mirrord and
 # debootstraps a node root from the mirror. The archive is the first deb
 # URI of this host's own apt sources (so no host is written here), or
 # $BOOKWORM_MIRROR. Prints the directory holding the .debs.
 set -euo pipefail
-VERSION=1 # bump to download a fresh set
+VERSION=2 # bump to download a fresh set
 CACHE=${MIRRORD_TEST_CACHE:-$HOME/.cache/mirrord-test}
 DEST=$CACHE/bookworm-debs-$VERSION
 if [[ -f $DEST/.complete ]]; then
@@ -24,7 +24,7 @@ fi
 WORK=$CACHE/bookworm-debs-build.$$
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$WORK"
-debootstrap --download-only --variant=minbase --include=curl,git,ca-certificates,hello \
+debootstrap --download-only --variant=minbase --include=curl,git,ca-certificates,procps,systemd,hello \
   --keyring=/usr/share/keyrings/debian-archive-keyring.gpg bookworm "$WORK/root" "$mirror" >&2
 rm -rf "$DEST"
 mkdir -p "$DEST"

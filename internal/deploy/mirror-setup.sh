@@ -179,7 +179,7 @@ start_service() {
       kill "$pid"
     fi
     log "systemd is not running: starting mirrord serve in the background (log /var/log/mirrord.log)"
-    as_mirrord serve >>/var/log/mirrord.log 2>&1 &
+    runuser -u mirrord -- env HOME="$DATA" mirrord --config "$CONF" serve </dev/null >>/var/log/mirrord.log 2>&1 &
     echo $! >/run/mirrord.pid
   fi
   i=0
@@ -199,6 +199,12 @@ first_snapshot() {
   log "first sync"
   id=$(as_mirrord sync) || die "the first sync failed (see above): fix $ETC/sources.yaml and re-run $0"
   as_mirrord snapshot promote "$id" "$MIRRORD_CHANNEL"
+  i=0
+  until curl -fsS -o /dev/null "$LOCAL/channels/$MIRRORD_CHANNEL/bootstrap.sh" 2>/dev/null; do
+    i=$((i + 1))
+    [ "$i" -lt 60 ] || die "mirrord does not serve $LOCAL/channels/$MIRRORD_CHANNEL/ 30s after the promotion"
+    sleep 0.5
+  done
   log "snapshot $id is channel $MIRRORD_CHANNEL: $PUBLIC_URL/channels/$MIRRORD_CHANNEL/bootstrap.sh"
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -217,9 +218,9 @@ func commitOf(t *testing.T, dir, id string) string {
 }
 
 // nodeRoot returns a fresh copy of a bookworm root debootstrapped from the
-// fixture's snapshot (minbase, curl, git). The first run debootstraps and
+// fixture's snapshot (minbase, curl, git, procps, systemd). The first run debootstraps and
 // caches it under testCache(), keyed by the .deb set.
-func nodeRoot(t *testing.T, f *deployFixture) string {
+func nodeRoot(t *testing.T, fixture func() *deployFixture) string {
 	t.Helper()
 	needRoot(t)
 	requiretool.All(t, "debootstrap", "chroot", "gpg")
@@ -230,7 +231,7 @@ func nodeRoot(t *testing.T, f *deployFixture) string {
 	}
 	cached := filepath.Join(testCache(), "deploy-node-root-"+hex.EncodeToString(h.Sum(nil))[:16], "root")
 	if _, err := os.Stat(filepath.Join(cached, ".complete")); err != nil {
-		debootstrapRoot(t, f, cached)
+		debootstrapRoot(t, fixture(), cached)
 	}
 	dst := filepath.Join(t.TempDir(), "root")
 	runCmd(t, "", nil, "cp", "-a", cached, dst)
@@ -248,7 +249,7 @@ func debootstrapRoot(t *testing.T, f *deployFixture, dst string) {
 	os.RemoveAll(work)
 	os.MkdirAll(filepath.Dir(dst), 0o755)
 	url := f.base + "/snapshots/" + f.id + "/apt/debian"
-	runCmd(t, "", nil, "debootstrap", "--variant=minbase", "--include=curl,git,ca-certificates", "--keyring="+keyring, "bookworm", work, url)
+	runCmd(t, "", nil, "debootstrap", "--variant=minbase", "--include=curl,git,ca-certificates,procps,systemd", "--keyring="+keyring, "bookworm", work, url)
 	// The node's own sources are not the mirror: bootstrap.sh adds it.
 	os.WriteFile(filepath.Join(work, "etc", "apt", "sources.list"), nil, 0o644)
 	os.WriteFile(filepath.Join(work, ".complete"), nil, 0o644)
@@ -261,6 +262,8 @@ func chroot(t *testing.T, root, script string) (string, error) {
 	t.Helper()
 	cmd := exec.Command("chroot", root, "/bin/sh", "-c", script)
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LC_ALL=C.UTF-8", "DEBIAN_FRONTEND=noninteractive"}
+	// A daemon the script leaves running must not keep the output open.
+	cmd.WaitDelay = 10 * time.Second
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -282,7 +285,7 @@ func mustChroot(t *testing.T, root, script string) string {
 func TestDeployNodeBootstrap(t *testing.T) {
 	needRoot(t)
 	f := newDeployFixture(t)
-	root := nodeRoot(t, f)
+	root := nodeRoot(t, func() *deployFixture { return f })
 	chURL := f.base + "/channels/production/bootstrap.sh"
 
 	// The served script is client-config --format sh's.
@@ -382,8 +385,7 @@ func packages(t *testing.T) (deb, rpm string) {
 func TestDeployPackages(t *testing.T) {
 	needRoot(t)
 	deb, rpmFile := packages(t)
-	f := newDeployFixture(t)
-	root := nodeRoot(t, f)
+	root := nodeRoot(t, func() *deployFixture { return newDeployFixture(t) })
 	os.WriteFile(filepath.Join(root, "tmp", "mirrord.deb"), mustRead(t, deb), 0o644)
 	mustChroot(t, root, "dpkg -i /tmp/mirrord.deb")
 	if got := mustChroot(t, root, "mirrord version"); !strings.Contains(got, pkgVersion) {
@@ -427,8 +429,7 @@ func TestDeployPackages(t *testing.T) {
 func TestDeployMirrorUserData(t *testing.T) {
 	needRoot(t)
 	deb, _ := packages(t)
-	f := newDeployFixture(t)
-	root := nodeRoot(t, f)
+	root := nodeRoot(t, func() *deployFixture { return newDeployFixture(t) })
 	os.WriteFile(filepath.Join(root, "tmp", "mirrord.deb"), mustRead(t, deb), 0o644)
 
 	up := newUpstream(t)
@@ -472,7 +473,8 @@ func TestDeployMirrorUserData(t *testing.T) {
 	mirror := "http://" + addr
 	resp, body := get(t, mirror+"/channels/production/file/images/cirros.img", nil)
 	if resp.StatusCode != 200 || !bytes.Equal(body, content) {
-		t.Fatalf("the mirror's channel serves %d %q", resp.StatusCode, body)
+		log, _ := os.ReadFile(filepath.Join(root, "var/log/mirrord.log"))
+		t.Fatalf("the mirror's channel serves %d %q\nset-up:\n%s\nmirrord.log:\n%s", resp.StatusCode, body, out, log)
 	}
 	if _, s := get(t, mirror+"/channels/production/bootstrap.sh", nil); !bytes.HasPrefix(s, []byte("#!/bin/sh\n")) {
 		t.Errorf("bootstrap.sh: %q", s)
@@ -512,5 +514,29 @@ func stopChrootServe(root string) {
 	defer cancel()
 	for ctx.Err() == nil && syscall.Kill(pid, 0) == nil {
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Under a Type=notify unit, serve tells systemd READY=1 over
+// $NOTIFY_SOCKET once it listens.
+func TestServeNotifiesReady(t *testing.T) {
+	e := newEnv(t)
+	e.writeConfig("data_dir: data\n")
+	sock := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	base := e.serve(freePort(t))
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	buf := make([]byte, 256)
+	n, err := conn.Read(buf)
+	if err != nil || string(buf[:n]) != "READY=1" {
+		t.Fatalf("notification %q, %v", buf[:n], err)
+	}
+	if resp, _ := get(t, base+"/healthz", nil); resp.StatusCode != 200 {
+		t.Errorf("healthz after READY: %d", resp.StatusCode)
 	}
 }
