@@ -7,8 +7,11 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 CONFIG   ?= examples/mirrord.yaml
 STATICCHECK_VERSION ?= v0.8.2
+# Package version: deb and rpm both accept it (no '-', starts with a digit).
+PKG_VERSION ?= 0.1.$(shell git rev-list --count HEAD 2>/dev/null || echo 0)
+NFPM     ?= $(shell .ci/nfpm.sh)
 
-.PHONY: build run run-example test test-short bench ui-shots lint fmt clean
+.PHONY: build run run-example test test-short bench ui-shots lint fmt clean deb rpm package-bin
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/mirrord
@@ -49,5 +52,16 @@ lint:
 fmt:
 	gofmt -w .
 
+# Packages (deploy/nfpm.yaml): binary, systemd unit, default config, and
+# maintainer scripts that create the mirrord user.
+package-bin:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X main.version=$(PKG_VERSION)' -o dist/build/mirrord ./cmd/mirrord
+
+deb: package-bin
+	VERSION=$(PKG_VERSION) $(NFPM) package --config deploy/nfpm.yaml --packager deb --target dist/mirrord_$(PKG_VERSION)_amd64.deb
+
+rpm: package-bin
+	VERSION=$(PKG_VERSION) $(NFPM) package --config deploy/nfpm.yaml --packager rpm --target dist/mirrord-$(PKG_VERSION).x86_64.rpm
+
 clean:
-	rm -rf bin
+	rm -rf bin dist

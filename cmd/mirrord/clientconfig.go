@@ -11,10 +11,10 @@ import (
 )
 
 func newClientConfigCmd(g *globals) *cobra.Command {
-	var channel, snap, writeRoot string
+	var channel, snap, writeRoot, format string
 	var useConsul, write bool
 	cmd := &cobra.Command{
-		Use:   "client-config [--channel C | --snapshot ID] [--consul [--write]]",
+		Use:   "client-config [--channel C | --snapshot ID] [--consul [--write]] [--format sh]",
 		Short: "Print client configuration for the mirror (sources.list, .repo, git insteadOf, file URLs)",
 		Long: `client-config prints the apt, yum, git and file client configuration of every
 configured source. With --consul it runs on a node: it finds a healthy mirrord
@@ -24,6 +24,12 @@ Consul KV, and with --write installs the files (under --root).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if channel != "" && snap != "" {
 				return usageError{fmt.Errorf("give --channel or --snapshot, not both")}
+			}
+			if format != "text" && format != "sh" {
+				return usageError{fmt.Errorf("--format %q: want text or sh", format)}
+			}
+			if format == "sh" && useConsul {
+				return usageError{fmt.Errorf("--format sh does not go with --consul (a node fetches MIRROR/channels/C/bootstrap.sh instead)")}
 			}
 			if write && !useConsul {
 				return usageError{fmt.Errorf("--write needs --consul")}
@@ -39,6 +45,18 @@ Consul KV, and with --write installs the files (under --root).`,
 			if err != nil {
 				return err
 			}
+			if format == "sh" {
+				rec, path, err := a.clientRecord(cmd.Context(), root)
+				if err != nil {
+					return err
+				}
+				script, err := a.bootstrapScript(cmd.Context(), rec, path)
+				if err != nil {
+					return err
+				}
+				_, err = g.stdout.Write(script)
+				return err
+			}
 			srcs, err := a.sources(a.cfg)
 			if err != nil {
 				return err
@@ -51,6 +69,7 @@ Consul KV, and with --write installs the files (under --root).`,
 	cmd.Flags().StringVar(&snap, "snapshot", "", "pin clients to this snapshot ID")
 	cmd.Flags().BoolVar(&useConsul, "consul", false, "find a healthy replica and the channel's pinned snapshot in Consul")
 	cmd.Flags().BoolVar(&write, "write", false, "with --consul: write the apt/yum/git files instead of printing them")
+	cmd.Flags().StringVar(&format, "format", "text", "text (snippets) or sh (the node bootstrap script served at .../bootstrap.sh)")
 	cmd.Flags().StringVar(&writeRoot, "root", "/", "with --write: install the files under this directory")
 	return cmd
 }

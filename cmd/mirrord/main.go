@@ -99,7 +99,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(
 		newSyncCmd(g), newServeCmd(g), newSnapshotCmd(g), newGCCmd(g), newVerifyCmd(g),
 		newClientConfigCmd(g), newReposYAMLCmd(g), newInitCmd(g), newVersionCmd(g),
-		newExportCmd(g), newImportCmd(g), newBundleCmd(g),
+		newExportCmd(g), newImportCmd(g), newBundleCmd(g), newCloudInitCmd(g),
 	)
 	groups(root)
 	return root

@@ -18,6 +18,7 @@ import (
 	"github.com/mirrord/mirrord/internal/bundle"
 	"github.com/mirrord/mirrord/internal/config"
 	"github.com/mirrord/mirrord/internal/debver"
+	"github.com/mirrord/mirrord/internal/deploy"
 	"github.com/mirrord/mirrord/internal/progress"
 	"github.com/mirrord/mirrord/internal/rpmver"
 	"github.com/mirrord/mirrord/internal/server"
@@ -86,6 +87,11 @@ func (a *app) serve(ctx context.Context, g *globals, adjust func(*config.Config)
 	hub := progress.NewHub()
 	opt := service.Options{
 		Config: a.cfg, Load: config.Load, Adjust: adjust, Log: a.log, Reload: reload, Hub: hub,
+		Ready: func() { // Type=notify units (deploy/systemd)
+			if _, err := deploy.Notify("READY=1"); err != nil {
+				a.log.Warn("systemd readiness", "err", err)
+			}
+		},
 	}
 	if srcs, err := a.sources(a.cfg); err != nil {
 		return err
@@ -112,7 +118,7 @@ func (a *app) serve(ctx context.Context, g *globals, adjust func(*config.Config)
 	h, err := server.New(server.Options{
 		Catalog: a.catalog, PublicKeyFunc: a.publicKey(), Token: token,
 		Logger: a.log, Registry: a.reg, Version: version, Kinds: a.kindServers(),
-		Syncs: svc.Syncs(ctx), Presign: a.store.Presign, Exporter: a.exporter(ctx),
+		Syncs: svc.Syncs(ctx), Presign: a.store.Presign, Exporter: a.exporter(ctx), Bootstrap: a.bootstrapScript,
 		UI: a.uiOptions(ctx),
 	})
 	if err != nil {

@@ -138,6 +138,10 @@ func (s *Server) serveIn(w http.ResponseWriter, r *http.Request, ri *recInfo, su
 		return
 	}
 	kind, sub, slash := strings.Cut(sub, "/")
+	if !slash && kind == "bootstrap.sh" && s.opt.Bootstrap != nil {
+		s.serveBootstrap(w, r, rec)
+		return
+	}
 	if !slash {
 		if !hasKind(rec, kind) {
 			s.writeError(w, r, http.StatusNotFound, "snapshot "+rec.ID+" has no "+quote(kind)+" sources")
@@ -208,6 +212,26 @@ func (s *Server) serveIn(w http.ResponseWriter, r *http.Request, ri *recInfo, su
 		}
 	}
 	s.writeError(w, r, http.StatusNotFound, "no file "+quote(fpath)+" in "+kind+"/"+name+" of snapshot "+rec.ID)
+}
+
+// serveBootstrap answers .../bootstrap.sh with Options.Bootstrap's script.
+// It is never cached: it names the mirror's current configuration.
+func (s *Server) serveBootstrap(w http.ResponseWriter, r *http.Request, rec *snapshot.Record) {
+	if !readMethod(w, r, s) {
+		return
+	}
+	body, err := s.opt.Bootstrap(r.Context(), rec, strings.TrimSuffix(r.URL.Path, "/bootstrap.sh"))
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	h := w.Header()
+	h["Cache-Control"] = hdrNoCache
+	h.Set("Content-Type", "text/x-shellscript; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if r.Method != http.MethodHead {
+		w.Write(body)
+	}
 }
 
 func hasKind(rec *snapshot.Record, kind string) bool {

@@ -51,6 +51,11 @@ type Options struct {
 	// channel pointers may be (another process may change them); default
 	// 250ms.
 	RefreshInterval time.Duration
+	// Bootstrap, when set, renders the node bootstrap script served at
+	// /snapshots/{ID}/bootstrap.sh and /channels/{C}/bootstrap.sh; root
+	// is that URL's path without "/bootstrap.sh" and rec the snapshot it
+	// names. Nil answers 404 there.
+	Bootstrap func(ctx context.Context, rec *snapshot.Record, root string) ([]byte, error)
 	// OnChange, when set, is called after a promote, rollback or delete
 	// made through the API (after the server's own view is refreshed).
 	OnChange func(ctx context.Context)
