@@ -8,7 +8,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 CONFIG   ?= examples/mirrord.yaml
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: build run run-example test test-short bench lint fmt clean
+.PHONY: build run run-example test test-short bench fuzz lint fmt clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/mirrord
@@ -34,6 +34,22 @@ test-short:
 
 bench: build
 	bash bench/run.sh
+
+# Run every native fuzz target (func FuzzXxx in *_fuzz_test.go) for
+# FUZZTIME each, one after another; new findings land in the package's
+# testdata/fuzz/FuzzXxx/, which `make test` replays. Prints execs per target.
+FUZZTIME ?= 30s
+fuzz:
+	@set -e; log=$$(mktemp); trap 'rm -f $$log' EXIT; \
+	for file in $$(grep -l '^func Fuzz' $$(find internal -name '*_fuzz_test.go') | sort); do \
+	  pkg=./$$(dirname $$file); \
+	  for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
+	    echo "== $$pkg $$t ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s $$pkg 2>&1 | tee $$log | grep -v '^fuzz: elapsed' || true; \
+	    grep -q '^ok' $$log || { echo "FAIL: $$pkg $$t (the failing input is in $$pkg/testdata/fuzz/$$t/)"; exit 1; }; \
+	    echo "$$pkg $$t $$(grep -o 'execs: [0-9]*' $$log | tail -1)" >> $$log.sum; \
+	  done; \
+	done; echo; echo "== execs per target"; cat $$log.sum; rm -f $$log.sum
 
 lint:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting"; exit 1)

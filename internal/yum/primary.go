@@ -36,6 +36,11 @@ func (p *pkg) NEVRA() string { return p.Name + "-" + p.EVR.String() + "." + p.Ar
 // itemVersion is the version shown in snapshot diffs: [EPOCH:]VERSION-RELEASE.
 func (p *pkg) itemVersion() string { return p.EVR.String() }
 
+// maxXMLDepth caps element nesting in every metadata file mirrord reads
+// as a stream: a hostile document of nothing but start tags must fail
+// early, not grow a stack until the size cap.
+const maxXMLDepth = 256
+
 // primaryParser reads primary.xml as a stream of tokens, one package at a
 // time, without holding the document.
 type primaryParser struct {
@@ -82,6 +87,9 @@ func (p *primaryParser) line() int {
 func (p *primaryParser) token(tok xml.Token, fn func(*pkg) error) error {
 	switch t := tok.(type) {
 	case xml.StartElement:
+		if len(p.stack) >= maxXMLDepth {
+			return fmt.Errorf("elements nested deeper than %d levels (no real primary.xml nests past 6)", maxXMLDepth)
+		}
 		p.stack = append(p.stack, t.Name.Local)
 		return p.start(t)
 	case xml.EndElement:
