@@ -17,10 +17,12 @@ build:
 # packages, via `mirrord init`) plus the bundled file and git examples into a
 # snapshot, promote it to "production" and serve it. See examples/run.sh.
 run: build
+	chmod 600 examples/token.example   # serve refuses a token file others can read; git keeps 0644
 	BIN=$(BIN) bash examples/run.sh
 
 # The same with only the bundled examples (no network needed).
 run-example: build
+	chmod 600 examples/token.example   # serve refuses a token file others can read; git keeps 0644
 	ID=$$($(BIN) --config $(CONFIG) sync) && $(BIN) --config $(CONFIG) snapshot promote $$ID production
 	$(BIN) --config $(CONFIG) snapshot list
 	$(BIN) --config $(CONFIG) serve

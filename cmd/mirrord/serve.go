@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,6 +62,7 @@ func (a *app) serve(ctx context.Context, g *globals) error {
 	opt := server.Options{
 		Catalog: a.catalog, PublicKey: key.PublicArmored(), Token: token,
 		Logger: a.log, Registry: a.reg, Version: version, Kinds: a.kindServers(),
+		SecureWrites: a.cfg.TLS != nil,
 	}
 	if jobs != nil {
 		opt.Syncs = syncsAdapter{jobs}
@@ -69,10 +71,18 @@ func (a *app) serve(ctx context.Context, g *globals) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", a.cfg.Listen)
+	var tlsCfg *tls.Config
+	if t := a.cfg.TLS; t != nil {
+		if tlsCfg, err = server.LoadTLS(t.CertFile, t.KeyFile); err != nil {
+			return usageError{err}
+		}
+	}
+	lim := server.Limits{MaxConnections: a.cfg.Serve.MaxConnections, HeaderTimeout: a.cfg.Serve.HeaderTimeout.Duration}
+	raw, err := net.Listen("tcp", a.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w (is another mirrord or web server running there? set listen: or --listen)", a.cfg.Listen, err)
 	}
+	ln := server.Listen(raw, tlsCfg, lim)
 	stopConsul, err := a.consulServe(ctx, ln.Addr().String(), h)
 	if err != nil {
 		ln.Close()
@@ -87,7 +97,7 @@ func (a *app) serve(ctx context.Context, g *globals) error {
 			go schedule(ctx, a.log, jobs, a.cfg.Sync.Interval.Duration)
 		}
 	}
-	return runHTTP(ctx, ln, h, a.log)
+	return runHTTP(ctx, ln, server.HTTPServer(h, a.log, lim), a.log)
 }
 
 // jobs returns the background sync runner (nil without sources); done is
@@ -114,7 +124,7 @@ func (a *app) jobs(ctx context.Context, g *globals, done func(context.Context)) 
 
 func (a *app) announce(ctx context.Context, addr string, writable bool) {
 	base := a.cfg.PublicURL
-	a.log.Info("serving", "listen", addr, "public_url", base, "write_api", writable)
+	a.log.Info("serving", "listen", addr, "public_url", base, "write_api", writable, "tls", a.cfg.TLS != nil)
 	a.log.Info("try", "ui", base+"/", "snapshots", base+"/snapshots/", "api", base+"/api/v1/snapshots", "key", base+"/keys/mirrord.asc", "metrics", base+"/metrics")
 	if rec, err := a.catalog.Latest(ctx); err == nil {
 		for _, s := range rec.Sources {
@@ -132,9 +142,7 @@ func (a *app) announce(ctx context.Context, addr string, writable bool) {
 	}
 }
 
-func runHTTP(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+func runHTTP(ctx context.Context, ln net.Listener, srv *http.Server, log *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -21,6 +21,11 @@ const (
 	DefaultRetries     = 3
 	DefaultConsulName  = "mirrord"
 	DefaultConsulKV    = "mirrord/"
+	// serve: limits (see ServeConfig)
+	DefaultMaxConnections = 10000
+	DefaultHeaderTimeout  = 10 * time.Second
+	// sync.read_timeout (see SyncConfig)
+	DefaultReadTimeout = 60 * time.Second
 )
 
 var (
@@ -99,6 +104,14 @@ func (v *validator) server(c *Config) {
 		v.fail("auth.token", "set only one of token_file and token (prefer token_file)")
 	}
 	c.Auth.TokenFile = v.resolve(c.Auth.TokenFile)
+	v.tls(c)
+	v.count("serve.max_connections", &c.Serve.MaxConnections, DefaultMaxConnections, 1)
+	switch {
+	case c.Serve.HeaderTimeout.Duration < 0:
+		v.fail("serve.header_timeout", "must not be negative")
+	case c.Serve.HeaderTimeout.Duration == 0:
+		c.Serve.HeaderTimeout.Duration = DefaultHeaderTimeout
+	}
 	if c.Signing.KeyFile == "" {
 		c.Signing.KeyFile = filepath.Join(c.DataDir, "signing", "mirrord.asc")
 	}
@@ -118,12 +131,32 @@ func (v *validator) listen(c *Config) {
 		if host == "" || host == "0.0.0.0" || host == "::" {
 			host = "127.0.0.1"
 		}
-		c.PublicURL = "http://" + net.JoinHostPort(host, port)
+		scheme := "http://"
+		if c.TLS != nil {
+			scheme = "https://"
+		}
+		c.PublicURL = scheme + net.JoinHostPort(host, port)
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if err := checkHTTPURL(c.PublicURL); err != nil {
 		v.fail("public_url", "%v", err)
 	}
+}
+
+// tls requires both files of a tls: block; the files themselves are read
+// (and their errors reported) when serve starts.
+func (v *validator) tls(c *Config) {
+	t := c.TLS
+	if t == nil {
+		return
+	}
+	if t.CertFile == "" {
+		v.fail("tls.cert_file", "required with tls: (the PEM certificate, chain after the leaf)")
+	}
+	if t.KeyFile == "" {
+		v.fail("tls.key_file", "required with tls: (the PEM private key of cert_file)")
+	}
+	t.CertFile, t.KeyFile = v.resolve(t.CertFile), v.resolve(t.KeyFile)
 }
 
 // checkHTTPURL checks that s is an absolute http or https URL.
@@ -418,6 +451,12 @@ func (v *validator) sync(s *SyncConfig) {
 	}
 	if s.Timeout.Duration < 0 {
 		v.fail("sync.timeout", "must not be negative")
+	}
+	switch {
+	case s.ReadTimeout.Duration < 0:
+		v.fail("sync.read_timeout", "must not be negative")
+	case s.ReadTimeout.Duration == 0:
+		s.ReadTimeout.Duration = DefaultReadTimeout
 	}
 }
 

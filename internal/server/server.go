@@ -22,6 +22,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +52,10 @@ type Options struct {
 	// OnChange, when set, is called after a promote, rollback or delete
 	// made through the API (after the server's own view is refreshed).
 	OnChange func(ctx context.Context)
+	// SecureWrites (set when tls: is configured) refuses write endpoints
+	// over plain HTTP unless the peer is on this host: a bearer token sent
+	// in the clear can be read on the way.
+	SecureWrites bool
 }
 
 // KindServer serves a source kind that is not a plain file tree (git). name
@@ -200,10 +205,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.recorders.Put(rec)
 }
 
+// maxUploadBody caps a request body outside the JSON API (the API caps
+// its own at maxBody): git-upload-pack negotiations of the largest
+// repositories stay far below it.
+const maxUploadBody = 64 << 20
+
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, route int) {
 	if msg := badPath(r); msg != "" {
 		s.writeError(w, r, http.StatusBadRequest, "bad request path: "+msg)
 		return
+	}
+	if r.ContentLength > maxUploadBody {
+		s.writeError(w, r, http.StatusRequestEntityTooLarge, "request body larger than "+strconv.Itoa(maxUploadBody)+" bytes")
+		return
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(w, r.Body, maxUploadBody)
 	}
 	switch route {
 	case routeSnapshot:
