@@ -83,13 +83,13 @@ func (a *app) syncer(prog progress.Reporter, onBytes func(int64)) (*syncer.Synce
 	}
 	tr := &http.Transport{
 		Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16,
-		IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: 60 * time.Second,
+		IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: a.cfg.Sync.ReadTimeout.Duration,
 	}
 	// Local upstreams (file:// URLs, or plain paths in the config).
-	tr.RegisterProtocol("file", http.NewFileTransport(http.Dir("/")))
+	tr.RegisterProtocol("file", fetch.FileTransport())
 	client := &http.Client{Transport: tr}
 	f := fetch.New(a.catalog.Store().Blobs(), fetch.Options{
-		Client: client, PerHost: a.cfg.Sync.PerHost, Retries: a.cfg.Sync.Retries,
+		Client: client, PerHost: a.cfg.Sync.PerHost, Retries: a.cfg.Sync.Retries, StallTimeout: a.cfg.Sync.ReadTimeout.Duration,
 		UserAgent: "mirrord/" + version, Logger: a.log, Metrics: fetch.NewMetrics(a.reg), OnBytes: onBytes,
 	})
 	// Only apt and yum publish signed metadata; file and git syncs need

@@ -29,7 +29,7 @@ type childFilter struct {
 // children it wrote. The document is streamed: only a child that whole
 // needs is held in memory.
 func filterChildren(rd io.Reader, out io.Writer, f childFilter) (int, error) {
-	c := &childCopier{d: xml.NewDecoder(rd), bw: bufio.NewWriterSize(out, 64<<10), f: f, index: -1}
+	c := &childCopier{d: xml.NewDecoder(&tagGapReader{r: rd}), bw: bufio.NewWriterSize(out, 64<<10), f: f, index: -1}
 	c.tw = &tokenWriter{w: c.bw}
 	for {
 		tok, err := c.d.RawToken()
