@@ -257,4 +257,3 @@ func fileFaultSource(t *testing.T) faultSource {
 		},
 	}
 }
-
