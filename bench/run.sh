@@ -96,7 +96,7 @@ for f in small big; do
 done
 
 # The other parts (each installs its own anchors and prints its ratios).
-for part in apt yum git consul; do
+for part in apt yum git consul load; do
   if [[ -x bench/$part.sh && ${BENCH_ONLY:-$part} == "$part" ]]; then
     echo; echo "== $part"; bash "bench/$part.sh" || echo "bench/$part.sh failed (exit $?)"
   fi
