@@ -33,9 +33,9 @@ import (
 
 type config struct {
 	base, data, channel, source, tokenFile string
-	clients, idle, churn, pid             int
-	duration                              time.Duration
-	ids                                   []string
+	clients, idle, churn, pid              int
+	duration                               time.Duration
+	ids                                    []string
 }
 
 // corpus is what the store says each snapshot serves.
