@@ -192,3 +192,58 @@ func TestRequestCaps(t *testing.T) {
 		t.Errorf("1 GiB upload: %q, want HTTP/1.1 413", line)
 	}
 }
+
+// Idle and slowloris connections do not stop others from being served:
+// 400 of each are held open while a client fetches a file; with a
+// connection limit, silent connections are cut at the header timeout and
+// free their slots.
+func TestIdleConnectionsDoNotBlock(t *testing.T) {
+	s := serveHardened(t, nil, Limits{HeaderTimeout: time.Second})
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := range 800 {
+		c, err := net.Dial("tcp", s.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		if i%2 == 1 {
+			fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n") // never finished
+		}
+	}
+	path := "/snapshots/" + s.s2 + "/file/images/big.bin"
+	res, body := getBody(t, http.DefaultClient, "http://"+s.addr+path)
+	if res.StatusCode != 200 || !bytes.Equal(body, s.files["file/images/big.bin"]) {
+		t.Fatalf("with 800 idle connections: %d, %d bytes", res.StatusCode, len(body))
+	}
+	// Every held connection is cut at the header timeout.
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var b [1]byte
+		if _, err := c.Read(b[:]); err != nil && isTimeout(err) {
+			t.Fatal("an idle connection outlived the header timeout")
+		}
+	}
+
+	limited := serveHardened(t, nil, Limits{HeaderTimeout: time.Second, MaxConnections: 10})
+	for range 10 {
+		c, err := net.Dial("tcp", limited.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	res, _ = getBody(t, http.DefaultClient, "http://"+limited.addr+"/healthz")
+	if res.StatusCode != 200 {
+		t.Fatalf("after the idle connections were cut: %d", res.StatusCode)
+	}
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
