@@ -65,38 +65,52 @@ trap 'kill $MPID 2>/dev/null; nginx -c "$OUT/nginx.conf" -p "$OUT" -s stop 2>/de
 
 for i in $(seq 100); do curl -fs "http://127.0.0.1:$MPORT/healthz" >/dev/null && break; sleep 0.1; done
 
+# CPU ticks (user+system) the server's processes have used so far.
+ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo "$t"; }
+HZ=$(getconf CLK_TCK)
+
 # wrk prints "Requests/sec: N" and "Transfer/sec: X"; normalise to MB/s.
+# Also the server's CPU microseconds per request (the processes given
+# after the URL): on a machine shared with other work, throughput swings
+# with everyone's load, CPU per request much less.
 measure() {
-  local url=$1
+  local url=$1; shift
+  local t0; t0=$(ticks "$@")
   wrk -t2 -c"$CONNS" -d"$DUR" --latency "$url" > "$OUT/wrk.txt"
-  local rps tr
+  local t1; t1=$(ticks "$@")
+  local rps tr n cpu
+  n=$(awk '/requests in/ {print $1}' "$OUT/wrk.txt")
+  cpu=$(awk -v n="$n" -v t=$((t1 - t0)) -v hz="$HZ" 'BEGIN{printf "%.1f", t/hz*1e6/n}')
   rps=$(awk '/Requests\/sec/ {print $2}' "$OUT/wrk.txt")
   tr=$(awk '/Transfer\/sec/ {print $2}' "$OUT/wrk.txt")
   local mbs
   mbs=$(echo "$tr" | awk '{v=$1; if (v ~ /GB$/) {sub(/GB/,"",v); v*=1024} else if (v ~ /MB$/) {sub(/MB/,"",v)} else if (v ~ /KB$/) {sub(/KB/,"",v); v/=1024} else {sub(/B/,"",v); v/=1048576}; printf "%.1f", v}')
-  echo "$rps $mbs"
+  echo "$rps $mbs $cpu"
 }
 
 # Interleave rounds (nginx, mirrord, nginx, ...) and report the median of
 # each, so background load hits both alike.
 ROUNDS=${BENCH_ROUNDS:-3}
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-printf '\n%-8s %-8s %14s %10s   (median of %s rounds of %s, %s connections)\n' file server "requests/s" "MB/s" "$ROUNDS" "$DUR" "$CONNS"
+NPIDS=$(pgrep -P "$(cat "$OUT/nginx.pid")" | tr '\n' ' ')
+printf '\n%-8s %-8s %14s %10s %14s   (median of %s rounds of %s, %s connections)\n' file server "requests/s" "MB/s" "CPU us/req" "$ROUNDS" "$DUR" "$CONNS"
 for f in small big; do
   : > "$OUT/n.$f"; : > "$OUT/m.$f"
   for r in $(seq "$ROUNDS"); do
-    measure "http://127.0.0.1:$NPORT/files/$f.bin" >> "$OUT/n.$f"
-    measure "http://127.0.0.1:$MPORT/snapshots/$ID/file/bench/$f.bin" >> "$OUT/m.$f"
+    # shellcheck disable=SC2086
+    measure "http://127.0.0.1:$NPORT/files/$f.bin" $NPIDS >> "$OUT/n.$f"
+    measure "http://127.0.0.1:$MPORT/snapshots/$ID/file/bench/$f.bin" "$MPID" >> "$OUT/m.$f"
   done
-  nrps=$(cut -d' ' -f1 "$OUT/n.$f" | median); nmbs=$(cut -d' ' -f2 "$OUT/n.$f" | median)
-  mrps=$(cut -d' ' -f1 "$OUT/m.$f" | median); mmbs=$(cut -d' ' -f2 "$OUT/m.$f" | median)
-  printf '%-8s %-8s %14s %10s\n' "$f" nginx "$nrps" "$nmbs"
-  printf '%-8s %-8s %14s %10s\n' "$f" mirrord "$mrps" "$mmbs"
-  printf '%-8s ratio mirrord/nginx: %.2fx (goal >= 0.90x)\n' "$f" "$(echo "$mrps $nrps" | awk '{print $1/$2}')"
+  nrps=$(cut -d' ' -f1 "$OUT/n.$f" | median); nmbs=$(cut -d' ' -f2 "$OUT/n.$f" | median); ncpu=$(cut -d' ' -f3 "$OUT/n.$f" | median)
+  mrps=$(cut -d' ' -f1 "$OUT/m.$f" | median); mmbs=$(cut -d' ' -f2 "$OUT/m.$f" | median); mcpu=$(cut -d' ' -f3 "$OUT/m.$f" | median)
+  printf '%-8s %-8s %14s %10s %14s\n' "$f" nginx "$nrps" "$nmbs" "$ncpu"
+  printf '%-8s %-8s %14s %10s %14s\n' "$f" mirrord "$mrps" "$mmbs" "$mcpu"
+  printf '%-8s ratio mirrord/nginx: %.2fx requests/s (goal >= 0.90x), %.2fx CPU efficiency (nginx CPU/req / mirrord CPU/req)\n' "$f" \
+    "$(echo "$mrps $nrps" | awk '{print $1/$2}')" "$(echo "$ncpu $mcpu" | awk '{print $1/$2}')"
 done
 
 # The other parts (each installs its own anchors and prints its ratios).
-for part in apt yum git consul s3 bundle; do
+for part in apt yum git consul s3 bundle load; do
   if [[ -x bench/$part.sh && ${BENCH_ONLY:-$part} == "$part" ]]; then
     echo; echo "== $part"; bash "bench/$part.sh" || echo "bench/$part.sh failed (exit $?)"
   fi

@@ -147,13 +147,13 @@ func (a *app) syncerFor(cfg *config.Config, prog progress.Reporter, onBytes func
 	}
 	tr := &http.Transport{
 		Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16,
-		IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: 60 * time.Second,
+		IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: cfg.Sync.ReadTimeout.Duration,
 	}
 	// Local upstreams (file:// URLs, or plain paths in the config).
-	tr.RegisterProtocol("file", http.NewFileTransport(http.Dir("/")))
+	tr.RegisterProtocol("file", fetch.FileTransport())
 	client := &http.Client{Transport: tr}
 	f := fetch.New(a.catalog.Store().Blobs(), fetch.Options{
-		Client: client, PerHost: cfg.Sync.PerHost, Retries: cfg.Sync.Retries,
+		Client: client, PerHost: cfg.Sync.PerHost, Retries: cfg.Sync.Retries, StallTimeout: cfg.Sync.ReadTimeout.Duration,
 		UserAgent: "mirrord/" + version, Logger: a.log, Metrics: a.metrics().fetch, OnBytes: onBytes,
 	})
 	// Only apt and yum publish signed metadata; file and git syncs need

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -119,16 +120,24 @@ func (a *app) serve(ctx context.Context, g *globals, adjust func(*config.Config)
 		Catalog: a.catalog, PublicKeyFunc: a.publicKey(), Token: token,
 		Logger: a.log, Registry: a.reg, Version: version, Kinds: a.kindServers(),
 		Syncs: svc.Syncs(ctx), Presign: a.store.Presign, Exporter: a.exporter(ctx), Bootstrap: a.bootstrapScript,
-		UI: a.uiOptions(ctx),
+		UI: a.uiOptions(ctx), SecureWrites: a.cfg.TLS != nil,
 	})
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", a.cfg.Listen)
+	var tlsCfg *tls.Config
+	if t := a.cfg.TLS; t != nil {
+		if tlsCfg, err = server.LoadTLS(t.CertFile, t.KeyFile); err != nil {
+			return usageError{err}
+		}
+	}
+	lim := server.Limits{MaxConnections: a.cfg.Serve.MaxConnections, HeaderTimeout: a.cfg.Serve.HeaderTimeout.Duration}
+	raw, err := net.Listen("tcp", a.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w (is another mirrord or web server running there? set listen: or --listen)", a.cfg.Listen, err)
 	}
-	svc.SetServer(h, ln)
+	ln := server.Listen(raw, tlsCfg, lim)
+	svc.SetServer(server.HTTPServer(h, a.log, lim), h, ln)
 	if a.consul != nil {
 		a.consul.OnChange(func() { h.Refresh(context.WithoutCancel(ctx)) })
 		svc.SetReplica(a.consul)
@@ -139,7 +148,7 @@ func (a *app) serve(ctx context.Context, g *globals, adjust func(*config.Config)
 
 func (a *app) announce(ctx context.Context, addr string, writable bool) {
 	base := a.cfg.PublicURL
-	a.log.Info("serving", "listen", addr, "public_url", base, "write_api", writable)
+	a.log.Info("serving", "listen", addr, "public_url", base, "write_api", writable, "tls", a.cfg.TLS != nil)
 	a.log.Info("try", "ui", base+"/", "snapshots", base+"/snapshots/", "api", base+"/api/v1/snapshots", "key", base+"/keys/mirrord.asc", "metrics", base+"/metrics")
 	if rec, err := a.catalog.Latest(ctx); err == nil {
 		a.log.Info("try", "latest", base+"/snapshots/"+rec.ID+"/", "sources", len(rec.Sources), "client_config", "mirrord client-config --snapshot "+rec.ID)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mirrord/mirrord/internal/snapshot"
 	"github.com/mirrord/mirrord/internal/store"
 )
 
@@ -80,7 +81,14 @@ func (r *release) parseSums(sums []byte) error {
 		if err != nil || size < 0 {
 			return fmt.Errorf("the Release's SHA256 entry for %s: bad size %q", f[2], f[1])
 		}
-		r.files[f[2]] = fileSum{Size: size, SHA256: d}
+		if _, err := snapshot.CleanPath(f[2]); err != nil {
+			return fmt.Errorf("the Release's SHA256 entry %q is not a safe relative path (%v); the upstream Release is malformed or malicious", f[2], err)
+		}
+		fs := fileSum{Size: size, SHA256: d}
+		if prev, dup := r.files[f[2]]; dup && prev != fs {
+			return fmt.Errorf("the Release lists %s twice with different checksums (%s %d and %s %d); the upstream Release is malformed or malicious, and no copy of it can be trusted", f[2], prev.SHA256, prev.Size, d, size)
+		}
+		r.files[f[2]] = fs
 	}
 	return nil
 }

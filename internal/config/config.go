@@ -7,6 +7,7 @@ package config
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -21,6 +22,8 @@ type Config struct {
 	DataDir   string       `yaml:"data_dir"`
 	Listen    string       `yaml:"listen"`
 	PublicURL string       `yaml:"public_url"`
+	TLS       *TLS         `yaml:"tls"` // nil: plain HTTP
+	Serve     ServeConfig  `yaml:"serve"`
 	Auth      Auth         `yaml:"auth"`
 	Signing   Signing      `yaml:"signing"`
 	Apt       []AptSource  `yaml:"apt"`
@@ -88,6 +91,23 @@ type Bundle struct {
 	// Keyring holds the OpenPGP public keys (armored or binary) whose
 	// signed bundles `mirrord import` accepts without --keyring.
 	Keyring string `yaml:"keyring"`
+}
+
+// TLS makes serve speak HTTPS on listen with this certificate (PEM; the
+// chain may follow the leaf) and private key.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// ServeConfig bounds what clients of serve may hold.
+type ServeConfig struct {
+	// MaxConnections caps open client connections (default 10000);
+	// past it new connections wait in the kernel's accept queue.
+	MaxConnections int `yaml:"max_connections"`
+	// HeaderTimeout is how long a client has to send its request
+	// headers (default 10s): a slowloris client is cut off after it.
+	HeaderTimeout Duration `yaml:"header_timeout"`
 }
 
 // Auth configures the token required for write operations.
@@ -207,6 +227,11 @@ type SyncConfig struct {
 	PerHost     int      `yaml:"per_host"`
 	Retries     int      `yaml:"retries"`
 	Timeout     Duration `yaml:"timeout"` // 0: none
+	// ReadTimeout bounds how long a download may wait for the next byte
+	// from an upstream, for headers or mid-body (default 60s): a stalled
+	// upstream fails the attempt, which is retried, instead of hanging
+	// the sync.
+	ReadTimeout Duration `yaml:"read_timeout"`
 }
 
 // Load reads and validates the config file at path. Relative paths in it are
@@ -257,9 +282,21 @@ func (c *Config) Token() (string, error) {
 	if c.Auth.TokenFile == "" {
 		return strings.TrimSpace(c.Auth.Token), nil
 	}
-	data, err := os.ReadFile(c.Auth.TokenFile)
+	f, err := os.Open(c.Auth.TokenFile)
 	if err != nil {
 		return "", fmt.Errorf("reading auth token: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("reading auth token: %w", err)
+	}
+	if mode := fi.Mode().Perm(); mode&0o007 != 0 {
+		return "", fmt.Errorf("auth token file %s has mode %04o: other users may read or change it; refusing to start (run: chmod 600 %s, or 640 with a group mirrord runs in)", c.Auth.TokenFile, mode, c.Auth.TokenFile)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return "", fmt.Errorf("reading auth token %s: %w", c.Auth.TokenFile, err)
 	}
 	tok := strings.TrimSpace(string(data))
 	if tok == "" {

@@ -88,8 +88,11 @@ func TestLoadFull(t *testing.T) {
 			PerHost:     2,
 			Retries:     0,
 			Timeout:     Duration{90 * time.Second},
+			ReadTimeout: Duration{20 * time.Second},
 		},
 		Store: Store{Kind: StoreFS},
+		TLS:   &TLS{CertFile: "/etc/mirrord/tls.crt", KeyFile: filepath.Join(dir, "keys/tls.key")},
+		Serve: ServeConfig{MaxConnections: 2000, HeaderTimeout: Duration{5 * time.Second}},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", cfg, want)
@@ -127,8 +130,9 @@ func TestDefaults(t *testing.T) {
 			Listen:    "127.0.0.1:8080",
 			PublicURL: "http://127.0.0.1:8080",
 			Signing:   Signing{KeyFile: "/etc/mirrord/data/signing/mirrord.asc"},
-			Sync:      SyncConfig{Concurrency: 8, PerHost: 4, Retries: 3},
 			Store:     Store{Kind: StoreFS},
+			Sync:      SyncConfig{Concurrency: 8, PerHost: 4, Retries: 3, ReadTimeout: Duration{DefaultReadTimeout}},
+			Serve:     ServeConfig{MaxConnections: DefaultMaxConnections, HeaderTimeout: Duration{DefaultHeaderTimeout}},
 		}
 		if !reflect.DeepEqual(cfg, want) {
 			t.Errorf("%q:\n got %+v\nwant %+v", data, cfg, want)

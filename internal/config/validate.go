@@ -23,6 +23,11 @@ const (
 	DefaultConsulName  = "mirrord"
 	DefaultConsulKV    = "mirrord/"
 	DefaultCacheMax    = 20 << 30 // cache.max_size
+	// serve: limits (see ServeConfig)
+	DefaultMaxConnections = 10000
+	DefaultHeaderTimeout  = 10 * time.Second
+	// sync.read_timeout (see SyncConfig)
+	DefaultReadTimeout = 60 * time.Second
 )
 
 var (
@@ -122,6 +127,14 @@ func (v *validator) server(c *Config) {
 		v.fail("auth.token", "set only one of token_file and token (prefer token_file)")
 	}
 	c.Auth.TokenFile = v.resolve(c.Auth.TokenFile)
+	v.tls(c)
+	v.count("serve.max_connections", &c.Serve.MaxConnections, DefaultMaxConnections, 1)
+	switch {
+	case c.Serve.HeaderTimeout.Duration < 0:
+		v.fail("serve.header_timeout", "must not be negative")
+	case c.Serve.HeaderTimeout.Duration == 0:
+		c.Serve.HeaderTimeout.Duration = DefaultHeaderTimeout
+	}
 	if c.Signing.KeyFile == "" {
 		c.Signing.KeyFile = filepath.Join(c.DataDir, "signing", "mirrord.asc")
 	}
@@ -139,7 +152,7 @@ func (v *validator) listen(c *Config) {
 		return
 	}
 	if c.PublicURL == "" {
-		c.PublicURL = urlForListen(host, port)
+		c.PublicURL = urlForListen(host, port, c.TLS != nil)
 	} else {
 		c.publicURLSet = true
 	}
@@ -149,12 +162,17 @@ func (v *validator) listen(c *Config) {
 	}
 }
 
-// urlForListen is the default public_url for a listener on host:port.
-func urlForListen(host, port string) string {
+// urlForListen is the default public_url for a listener on host:port
+// (https when tls: is set).
+func urlForListen(host, port string, tls bool) string {
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	scheme := "http://"
+	if tls {
+		scheme = "https://"
+	}
+	return scheme + net.JoinHostPort(host, port)
 }
 
 // SetListen overrides listen (serve --listen). Unless the file sets
@@ -166,9 +184,25 @@ func (c *Config) SetListen(addr string) error {
 	}
 	c.Listen = addr
 	if !c.publicURLSet {
-		c.PublicURL = urlForListen(host, port)
+		c.PublicURL = urlForListen(host, port, c.TLS != nil)
 	}
 	return nil
+}
+
+// tls requires both files of a tls: block; the files themselves are read
+// (and their errors reported) when serve starts.
+func (v *validator) tls(c *Config) {
+	t := c.TLS
+	if t == nil {
+		return
+	}
+	if t.CertFile == "" {
+		v.fail("tls.cert_file", "required with tls: (the PEM certificate, chain after the leaf)")
+	}
+	if t.KeyFile == "" {
+		v.fail("tls.key_file", "required with tls: (the PEM private key of cert_file)")
+	}
+	t.CertFile, t.KeyFile = v.resolve(t.CertFile), v.resolve(t.KeyFile)
 }
 
 // checkHTTPURL checks that s is an absolute http or https URL.
@@ -464,6 +498,12 @@ func (v *validator) sync(s *SyncConfig) {
 	}
 	if s.Timeout.Duration < 0 {
 		v.fail("sync.timeout", "must not be negative")
+	}
+	switch {
+	case s.ReadTimeout.Duration < 0:
+		v.fail("sync.read_timeout", "must not be negative")
+	case s.ReadTimeout.Duration == 0:
+		s.ReadTimeout.Duration = DefaultReadTimeout
 	}
 }
 

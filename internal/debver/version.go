@@ -27,12 +27,12 @@ type Version struct {
 // punctuation) are accepted, so that every version dpkg can install
 // compares as dpkg compares it.
 func Parse(s string) (Version, error) {
-	s = strings.TrimSpace(s)
+	s = strings.Trim(s, " \t\r\n") // not TrimSpace: to dpkg, "0\v" is not "0"
 	if s == "" {
 		return Version{}, fmt.Errorf("version %q: %w: empty", s, ErrInvalid)
 	}
-	if strings.ContainsAny(s, " \t\r\n") {
-		return Version{}, fmt.Errorf("version %q: %w: embedded spaces", s, ErrInvalid)
+	if strings.ContainsAny(s, " \t\r\n\v\f") { // dpkg: embedded blanks; mirrord also refuses control characters
+		return Version{}, fmt.Errorf("version %q: %w: embedded spaces or control characters", s, ErrInvalid)
 	}
 	var v Version
 	rest := s
@@ -81,10 +81,12 @@ func MustParse(s string) Version {
 	return v
 }
 
-// String returns the canonical form: the epoch only when non-zero.
+// String returns the canonical form: the epoch only when non-zero, or
+// when the rest holds a ':' (without "0:", "0::" would print as ":", which
+// dpkg refuses).
 func (v Version) String() string {
 	var b strings.Builder
-	if v.Epoch != 0 {
+	if v.Epoch != 0 || strings.Contains(v.Upstream, ":") || strings.Contains(v.Revision, ":") {
 		b.WriteString(strconv.FormatUint(uint64(v.Epoch), 10))
 		b.WriteByte(':')
 	}

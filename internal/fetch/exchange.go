@@ -171,6 +171,9 @@ func (x *exchange) transportError(err error) error {
 	if errors.As(err, &ue) {
 		err = ue.Err // it repeats the URL
 	}
+	if errors.Is(err, ErrUnsafeLocalFile) {
+		return err // retrying cannot help
+	}
 	var cv *tls.CertificateVerificationError
 	if errors.As(err, &cv) {
 		return fmt.Errorf("fetch %s: %w (check the system CA certificates, or the host name in the URL)", x.url, err)

@@ -187,11 +187,12 @@ func NewEVR(epoch, version, release string) EVR {
 }
 
 // String formats e as rpm does: "[E:]V[-R]", the epoch shown unless it is
-// absent or "0".
+// absent or "0" (and the version holds no ':', which would otherwise read
+// as an epoch separator: ":0:" must not print as "0:").
 func (e EVR) String() string {
 	var b strings.Builder
-	if e.Epoch != "" && e.Epoch != "0" {
-		b.WriteString(e.Epoch)
+	if e.Epoch != "" && e.Epoch != "0" || strings.Contains(e.Version, ":") {
+		b.WriteString(epochOrZero(e.Epoch))
 		b.WriteByte(':')
 	}
 	b.WriteString(e.Version)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -83,10 +84,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if rt.write {
-			if err := s.authorize(r); err != nil {
-				s.writeErr(w, r, err)
-				return
-			}
+			s.serveWrite(w, r, rt, params)
+			return
 		}
 		code, body, err := rt.h(s, r, params)
 		if err != nil {
@@ -108,8 +107,43 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	s.writeError(w, r, http.StatusNotFound, "no such API route: "+r.URL.Path)
 }
 
-// authorize checks the bearer token of a write request.
+// serveWrite runs a write route after authorize, and logs every attempt,
+// refused or not, with the peer's address.
+func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request, rt apiRoute, params []string) {
+	code, body, err := http.StatusOK, any(nil), s.authorize(r)
+	if err == nil {
+		code, body, err = rt.h(s, r, params)
+	}
+	level, msg := slog.LevelInfo, "api write"
+	if err != nil {
+		code = statusOf(err)
+		level, msg = slog.LevelWarn, "api write refused"
+		if code >= 500 {
+			msg = "api write failed"
+		}
+	}
+	args := []any{"method", r.Method, "path", r.URL.Path, "peer", r.RemoteAddr, "tls", r.TLS != nil, "status", code}
+	if err != nil {
+		args = append(args, "err", err.Error())
+	}
+	s.log.Log(r.Context(), level, msg, args...)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	if st, ok := body.(streamer); ok { // a token-guarded stream (bundle export)
+		st.stream(s, w, r)
+		return
+	}
+	writeJSON(w, code, body)
+}
+
+// authorize checks the bearer token of a write request, and with
+// SecureWrites that it came over TLS or from this host.
 func (s *Server) authorize(r *http.Request) error {
+	if s.opt.SecureWrites && r.TLS == nil && !loopbackPeer(r.RemoteAddr) {
+		return errorf(http.StatusForbidden, "write endpoints refuse plain HTTP from %s: this server has tls: configured, so send writes over https:// (a bearer token sent in the clear can be read on the way)", r.RemoteAddr)
+	}
 	want := s.token.Load()
 	if want == nil {
 		return errorf(http.StatusForbidden, "write endpoints are disabled: this server has no token; set auth.token_file in the configuration")

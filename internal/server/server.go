@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,6 +69,10 @@ type Options struct {
 	PublicKeyFunc func(ctx context.Context) ([]byte, error)
 	// UI is what the web UI shows beyond the catalog.
 	UI UIOptions
+	// SecureWrites (set when tls: is configured) refuses write endpoints
+	// over plain HTTP unless the peer is on this host: a bearer token sent
+	// in the clear can be read on the way.
+	SecureWrites bool
 }
 
 // KindServer serves a source kind that is not a plain file tree (git). name
@@ -257,10 +262,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.recorders.Put(rec)
 }
 
+// maxUploadBody caps a request body outside the JSON API (the API caps
+// its own at maxBody): git-upload-pack negotiations of the largest
+// repositories stay far below it.
+const maxUploadBody = 64 << 20
+
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, route int) {
 	if msg := badPath(r); msg != "" {
 		s.writeError(w, r, http.StatusBadRequest, "bad request path: "+msg)
 		return
+	}
+	if r.ContentLength > maxUploadBody {
+		s.writeError(w, r, http.StatusRequestEntityTooLarge, "request body larger than "+strconv.Itoa(maxUploadBody)+" bytes")
+		return
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(w, r.Body, maxUploadBody)
 	}
 	switch route {
 	case routeSnapshot:

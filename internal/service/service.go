@@ -62,13 +62,21 @@ type Service struct {
 	opt     Options
 	cfg     atomic.Pointer[config.Config]
 	jobs    *syncer.Jobs
+	http    *http.Server
 	srv     *server.Server
 	ln      net.Listener
 	replica Replica // nil without consul:
 }
 
-// SetServer sets the handler and the listener Run serves it on.
-func (s *Service) SetServer(h *server.Server, ln net.Listener) { s.srv, s.ln = h, ln }
+// SetServer sets what Run serves: hs (whose Handler is h; nil: a default
+// http.Server for h) on ln.
+func (s *Service) SetServer(hs *http.Server, h *server.Server, ln net.Listener) {
+	if hs == nil {
+		hs = &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute,
+			ErrorLog: slog.NewLogLogger(s.opt.Log.Handler(), slog.LevelWarn)}
+	}
+	s.http, s.srv, s.ln = hs, h, ln
+}
 
 // SetReplica makes Run do a replica's duties in Consul, and run scheduled
 // syncs only while it leads.
@@ -122,9 +130,7 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 func (s *Service) serveHTTP(ctx context.Context) error {
-	log := s.opt.Log
-	srv := &http.Server{Handler: s.srv, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	log, srv := s.opt.Log, s.http
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(s.ln) }()
 	if s.opt.Ready != nil {

@@ -60,7 +60,7 @@ func TestSyncsReadTheConfigNow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc.SetServer(srv, nil)
+	svc.SetServer(nil, srv, nil)
 	syncs := svc.Syncs(context.Background())
 
 	os.WriteFile(path, []byte("data_dir: data\nbogus: 1\n"), 0o644)

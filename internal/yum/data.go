@@ -180,7 +180,7 @@ func (r *run) checkOpen(ctx context.Context, df *dataFile, consume func(io.Reade
 	if err != nil {
 		return err
 	}
-	in := io.TeeReader(&capReader{r: rc, left: limit + 1}, h)
+	in := io.TeeReader(&capReader{r: rc, limit: limit}, h)
 	if consume != nil {
 		if err := consume(in); err != nil {
 			return badMetadata(df.what(), df.url, err)
@@ -280,20 +280,32 @@ func zchunkInt(b []byte) (v uint64, n int) {
 	return 0, 0
 }
 
-// capReader reads at most left bytes (the caller detects going over).
+// capReader fails a decompressed stream that grows past limit bytes (a
+// decompression bomb, or a repomd.xml open-size that lies) with an error
+// wrapping store.ErrTooLarge, so every reader, the XML parsers included,
+// stops there; its last Read hands over limit+1 bytes, so the caller's
+// byte count also shows the excess.
 type capReader struct {
-	r    io.Reader
-	left int64
+	r     io.Reader
+	limit int64
+	n     int64
 }
 
 func (c *capReader) Read(p []byte) (int, error) {
-	if c.left <= 0 {
-		return 0, io.EOF
+	if c.n > c.limit {
+		return 0, c.tooLarge()
 	}
-	if int64(len(p)) > c.left {
-		p = p[:c.left]
+	if rest := c.limit + 1 - c.n; int64(len(p)) > rest {
+		p = p[:rest]
 	}
 	n, err := c.r.Read(p)
-	c.left -= int64(n)
+	c.n += int64(n)
+	if c.n > c.limit {
+		return n, c.tooLarge()
+	}
 	return n, err
+}
+
+func (c *capReader) tooLarge() error {
+	return fmt.Errorf("decompresses to more than %d bytes (a compression bomb, or an open-size in repomd.xml that does not match): %w", c.limit, store.ErrTooLarge)
 }

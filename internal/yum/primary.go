@@ -1,6 +1,7 @@
 package yum
 
 import (
+	"bytes"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -36,6 +37,45 @@ func (p *pkg) NEVRA() string { return p.Name + "-" + p.EVR.String() + "." + p.Ar
 // itemVersion is the version shown in snapshot diffs: [EPOCH:]VERSION-RELEASE.
 func (p *pkg) itemVersion() string { return p.EVR.String() }
 
+// maxXMLDepth caps element nesting in every metadata file mirrord reads
+// as a stream: a hostile document of nothing but start tags must fail
+// early, not grow a stack until the size cap.
+const maxXMLDepth = 256
+
+// maxTokenBytes caps the run of bytes between two '<' in XML metadata:
+// one text node or tag. encoding/xml holds a whole token in memory, so
+// without it a hostile multi-GB text node would be allocated whole. Real
+// tokens are a few KiB (a package description).
+const maxTokenBytes = 16 << 20
+
+// tagGapReader fails a stream with more than maxTokenBytes between two
+// '<' bytes.
+type tagGapReader struct {
+	r   io.Reader
+	gap int64
+	off int64
+}
+
+func (t *tagGapReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	for rest := p[:n]; len(rest) > 0; {
+		i := bytes.IndexByte(rest, '<')
+		if i < 0 {
+			i = len(rest)
+		}
+		if t.gap += int64(i); t.gap > maxTokenBytes {
+			return 0, fmt.Errorf("%w: more than %d bytes without markup near byte %d (no real metadata has a text node or tag that large)", ErrBadMetadata, maxTokenBytes, t.off)
+		}
+		if i < len(rest) {
+			t.gap = 0
+			i++
+		}
+		rest = rest[i:]
+	}
+	t.off += int64(n)
+	return n, err
+}
+
 // primaryParser reads primary.xml as a stream of tokens, one package at a
 // time, without holding the document.
 type primaryParser struct {
@@ -52,7 +92,7 @@ type primaryParser struct {
 // parsePrimary calls fn for every package of the primary.xml read from r.
 // withDeps also collects provides, requires and files.
 func parsePrimary(r io.Reader, withDeps bool, fn func(*pkg) error) error {
-	p := &primaryParser{d: xml.NewDecoder(r), withDeps: withDeps, declared: -1}
+	p := &primaryParser{d: xml.NewDecoder(&tagGapReader{r: r}), withDeps: withDeps, declared: -1}
 	for {
 		tok, err := p.d.RawToken()
 		if errors.Is(err, io.EOF) {
@@ -82,6 +122,9 @@ func (p *primaryParser) line() int {
 func (p *primaryParser) token(tok xml.Token, fn func(*pkg) error) error {
 	switch t := tok.(type) {
 	case xml.StartElement:
+		if len(p.stack) >= maxXMLDepth {
+			return fmt.Errorf("elements nested deeper than %d levels (no real primary.xml nests past 6)", maxXMLDepth)
+		}
 		p.stack = append(p.stack, t.Name.Local)
 		return p.start(t)
 	case xml.EndElement:

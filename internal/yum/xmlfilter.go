@@ -29,7 +29,7 @@ type childFilter struct {
 // children it wrote. The document is streamed: only a child that whole
 // needs is held in memory.
 func filterChildren(rd io.Reader, out io.Writer, f childFilter) (int, error) {
-	c := &childCopier{d: xml.NewDecoder(rd), bw: bufio.NewWriterSize(out, 64<<10), f: f, index: -1}
+	c := &childCopier{d: xml.NewDecoder(&tagGapReader{r: rd}), bw: bufio.NewWriterSize(out, 64<<10), f: f, index: -1}
 	c.tw = &tokenWriter{w: c.bw}
 	for {
 		tok, err := c.d.RawToken()
@@ -52,6 +52,7 @@ func filterChildren(rd io.Reader, out io.Writer, f childFilter) (int, error) {
 
 type childCopier struct {
 	d        *xml.Decoder
+	open     []xml.Name // the elements open at this point, outermost first
 	bw       *bufio.Writer
 	tw       *tokenWriter
 	f        childFilter
@@ -75,6 +76,10 @@ const (
 func (c *childCopier) token(tok xml.Token) error {
 	switch t := tok.(type) {
 	case xml.StartElement:
+		if len(c.open) >= maxXMLDepth {
+			return fmt.Errorf("%w: elements nested deeper than %d levels (no real metadata nests past 10)", ErrBadMetadata, maxXMLDepth)
+		}
+		c.open = append(c.open, t.Name)
 		c.depth++
 		switch c.depth {
 		case 1:
@@ -85,10 +90,11 @@ func (c *childCopier) token(tok xml.Token) error {
 			c.mode = c.decide(t)
 		}
 	case xml.EndElement:
-		c.depth--
-		if c.depth < 0 {
-			return fmt.Errorf("unexpected </%s>", qname(t.Name))
+		if len(c.open) == 0 || c.open[len(c.open)-1] != t.Name {
+			return fmt.Errorf("%w: unexpected </%s>", ErrBadMetadata, qname(t.Name))
 		}
+		c.open = c.open[:len(c.open)-1]
+		c.depth--
 		if c.depth == 0 {
 			c.bw.WriteString("</" + qname(t.Name) + ">\n")
 			c.rootDone = true
