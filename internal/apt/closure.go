@@ -1,9 +1,12 @@
 package apt
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/mirrord/mirrord/internal/debver"
@@ -55,12 +58,16 @@ type closureOptions struct {
 // (per architecture), and, with deps, what their relations need,
 // transitively. An OR group already satisfied by a selected package adds
 // nothing; otherwise its first alternative that resolves is taken.
-func (u *universe) closure(opt closureOptions) map[string]bool {
+func (u *universe) closure(opt closureOptions) (map[string]bool, error) {
 	c := &closer{u: u, opt: opt, sel: map[string]bool{}}
+	var unmatched []string
 	for _, pat := range opt.patterns {
 		if n := c.roots(pat); n == 0 {
-			u.log.Warn("filter pattern matches no package", "pattern", pat)
+			unmatched = append(unmatched, pat)
 		}
+	}
+	if len(unmatched) > 0 {
+		return nil, fmt.Errorf("%w: filter pattern %s matches no package in suites %s; check the name (patterns are shell globs on package names)", ErrFilterUnmatched, quoteList(unmatched), strings.Join(u.suites, ", "))
 	}
 	for len(c.queue) > 0 {
 		p := c.queue[0]
@@ -69,10 +76,31 @@ func (u *universe) closure(opt closureOptions) map[string]bool {
 			c.follow(p)
 		}
 	}
-	if c.unresolved > 0 {
-		u.log.Warn("some dependencies of filtered packages are not in the mirrored indices (they may come from another repository)", "count", c.unresolved)
+	if len(c.unresolved) > 0 {
+		u.log.Warn("dependencies of filtered packages are not in the mirrored indices (another repository must provide them)",
+			"count", len(c.unresolved), "missing", firstN(c.unresolved, 20))
 	}
-	return c.sel
+	return c.sel, nil
+}
+
+// ErrFilterUnmatched marks a filter pattern that selects nothing.
+var ErrFilterUnmatched = errors.New("filter matches nothing")
+
+func quoteList(list []string) string {
+	q := make([]string, len(list))
+	for i, s := range list {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
+}
+
+// firstN renders the first n entries of list and, past them, how many
+// more there are: "a, b, c (and 12 more)".
+func firstN(list []string, n int) string {
+	if len(list) <= n {
+		return strings.Join(list, ", ")
+	}
+	return fmt.Sprintf("%s (and %d more)", strings.Join(list[:n], ", "), len(list)-n)
 }
 
 type closer struct {
@@ -80,7 +108,8 @@ type closer struct {
 	opt        closureOptions
 	sel        map[string]bool
 	queue      []*binPkg
-	unresolved int
+	unresolved []string // "relation (needed by package)", in the order met
+	missing    map[string]bool
 }
 
 func (c *closer) add(p *binPkg) {
@@ -163,7 +192,13 @@ func (c *closer) satisfy(p *binPkg, g debver.Alternatives) {
 		return
 	}
 	if picks == nil {
-		c.unresolved++
+		if k := g.String(); !c.missing[k] {
+			if c.missing == nil {
+				c.missing = map[string]bool{}
+			}
+			c.missing[k] = true
+			c.unresolved = append(c.unresolved, k+" (of "+p.Name+")")
+		}
 		c.u.log.Debug("unresolved dependency", "package", p.Name, "version", p.Version, "relation", g.String())
 		return
 	}
@@ -232,9 +267,9 @@ func (s *subset) hasSource(suite, name string) bool {
 
 // selectPackages returns the filter's subset, or nil when there is no
 // filter (everything is mirrored).
-func (r *run) selectPackages() *subset {
+func (r *run) selectPackages() (*subset, error) {
 	if !r.filtered() {
-		return nil
+		return nil, nil
 	}
 	var all []*binPkg
 	for _, ix := range r.ixs {
@@ -242,12 +277,16 @@ func (r *run) selectPackages() *subset {
 	}
 	u := newUniverse(r.s.cfg.Suites, all, r.s.cfg.Architectures[0], r.env.Log)
 	sel := &subset{srcs: map[string]bool{}}
-	sel.pkgs = u.closure(closureOptions{patterns: r.s.filters, deps: r.s.cfg.FilterWithDeps, recommends: r.s.cfg.FilterRecommends})
+	var err error
+	sel.pkgs, err = u.closure(closureOptions{patterns: r.s.filters, deps: r.s.cfg.FilterWithDeps, recommends: r.s.cfg.FilterRecommends})
+	if err != nil {
+		return nil, err
+	}
 	for _, p := range all {
 		if sel.pkgs[p.key()] {
 			sel.srcs[p.suite+"\x00"+strings.ToLower(p.Source)] = true
 		}
 	}
 	r.env.Log.Info("filter selected packages", "packages", len(sel.pkgs))
-	return sel
+	return sel, nil
 }

@@ -106,7 +106,10 @@ func (r *run) sync(ctx context.Context) (*source.Result, error) {
 	if err := r.readIndices(ctx); err != nil {
 		return nil, err
 	}
-	sel := r.selectPackages()
+	sel, err := r.selectPackages()
+	if err != nil {
+		return nil, err
+	}
 	if err := r.outputs(ctx, sel); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 )
 
@@ -24,17 +25,35 @@ func (r *run) selectPackages(ctx context.Context, pkgs []*pkg, data map[string]*
 		}
 	}
 	sel, unresolved, unmatched := closure(pkgs, patterns, withDeps, res)
-	for _, pat := range unmatched {
-		r.log.Warn("filter pattern matches no package", "pattern", pat)
-	}
-	if len(sel) == 0 {
-		return nil, fmt.Errorf("filter %q matches no package of %s; check the package names", patterns, r.s.up)
+	if len(unmatched) > 0 {
+		return nil, fmt.Errorf("%w: filter pattern %s matches no package of %s; check the name (patterns are shell globs on package names)", ErrFilterUnmatched, quoteList(unmatched), r.s.up)
 	}
 	if len(unresolved) > 0 {
-		r.log.Warn("dependencies no package in this repository provides (another repository must)", "count", len(unresolved), "first", unresolved[:min(len(unresolved), 10)])
+		r.log.Warn("dependencies of filtered packages no package in this repository provides (another repository must)",
+			"count", len(unresolved), "missing", firstN(unresolved, 20))
 	}
 	r.log.Info("filter applied", "patterns", patterns, "with_deps", withDeps, "selected", len(sel), "of", len(pkgs))
 	return sel, nil
+}
+
+// ErrFilterUnmatched marks a filter pattern that selects nothing.
+var ErrFilterUnmatched = errors.New("filter matches nothing")
+
+func quoteList(list []string) string {
+	q := make([]string, len(list))
+	for i, s := range list {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
+}
+
+// firstN renders the first n entries of list and, past them, how many
+// more there are: "a, b, c (and 12 more)".
+func firstN(list []string, n int) string {
+	if len(list) <= n {
+		return strings.Join(list, ", ")
+	}
+	return fmt.Sprintf("%s (and %d more)", strings.Join(list[:n], ", "), len(list)-n)
 }
 
 // addFileProviders answers, from filelists.xml, the file dependencies
