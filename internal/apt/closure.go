@@ -9,42 +9,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mirrord/mirrord/internal/debver"
+	"github.com/mirrord/mirrord/internal/apt/resolve"
 )
 
-// universe indexes every package of the mirrored indices for the
-// dependency closure of a filter.
-type universe struct {
-	suites    []string // in config order: a package's own suite is tried first, then these
-	byName    map[string][]*binPkg
-	providers map[string][]provider
-	fallback  string // architecture assumed for arch-all packages of binary-all indices
-	log       *slog.Logger
-}
-
-type provider struct {
-	pkg *binPkg
-	rel debver.Relation
-}
-
-func newUniverse(suites []string, pkgs []*binPkg, fallbackArch string, log *slog.Logger) *universe {
-	u := &universe{suites: suites, byName: map[string][]*binPkg{}, providers: map[string][]provider{}, fallback: fallbackArch, log: log}
-	for _, p := range pkgs {
-		u.byName[p.Name] = append(u.byName[p.Name], p)
-		if p.Provides == "" {
-			continue
-		}
-		provs, err := debver.ParseProvides(p.Provides)
-		if err != nil {
-			log.Warn("ignoring unparsable Provides", "package", p.Name, "version", p.Version, "err", err)
-			continue
-		}
-		for _, r := range provs {
-			u.providers[r.Name] = append(u.providers[r.Name], provider{p, r})
-		}
-	}
-	return u
-}
+// ErrFilterUnmatched marks a filter pattern that selects nothing.
+var ErrFilterUnmatched = errors.New("filter matches nothing")
 
 // closureOptions say which packages a filter selects.
 type closureOptions struct {
@@ -53,38 +22,174 @@ type closureOptions struct {
 	recommends bool // and Recommends
 }
 
-// closure returns the keys (binPkg.key) of the selected packages: in every
-// suite, the newest version of each package whose name matches a pattern
-// (per architecture), and, with deps, what their relations need,
-// transitively. An OR group already satisfied by a selected package adds
-// nothing; otherwise its first alternative that resolves is taken.
-func (u *universe) closure(opt closureOptions) (map[string]bool, error) {
-	c := &closer{u: u, opt: opt, sel: map[string]bool{}}
-	var unmatched []string
-	for _, pat := range opt.patterns {
-		if n := c.roots(pat); n == 0 {
+// closure returns the keys (binPkg.key) of the selected packages.
+//
+// Without deps: in every suite, the newest version per architecture of
+// each package whose name matches a pattern.
+//
+// With deps, what apt on a node would install: for every prefix of the
+// configured suites (a node may use bookworm alone, or bookworm and
+// bookworm-updates) and every configured architecture as the node's
+// native one (the others foreign), each matching package is installed
+// alone with the resolver, and the union of the choices is kept. A
+// matching package that cannot be installed fails the sync naming the
+// chain; a dependency nothing in the indices is named like is a warning
+// (another repository must provide it).
+func closure(suites, archs []string, pkgs []*binPkg, opt closureOptions, log *slog.Logger) (map[string]bool, error) {
+	names, err := matchNames(suites, pkgs, opt.patterns)
+	if err != nil {
+		return nil, err
+	}
+	sel := map[string]bool{}
+	if !opt.deps {
+		for _, p := range newestPerSuite(pkgs, names) {
+			sel[p.key()] = true
+		}
+		return sel, nil
+	}
+	var errs, missing []string
+	seen := map[string]bool{}
+	for k := range suites {
+		view := viewOf(pkgs, suites[:k+1])
+		for i, native := range archs {
+			order := append([]string{native}, slices.Delete(slices.Clone(archs), i, i+1)...)
+			u := newResolveUniverse(view, order)
+			for _, w := range u.Warnings {
+				log.Warn("ignoring an unparsable field", "suites", suites[:k+1], "detail", w)
+			}
+			for _, name := range names {
+				got, err := u.Install([]resolve.Request{{Name: name, Arch: native}}, resolve.Options{Recommends: opt.recommends})
+				if err != nil {
+					if !errors.Is(err, resolve.ErrUnsatisfiable) || !u.Has(name, native) {
+						continue // not built for this architecture, or not in these suites
+					}
+					if e := fmt.Sprintf("suites %s, %s: %v", strings.Join(suites[:k+1], "+"), native, err); !seen[e] {
+						seen[e] = true
+						errs = append(errs, e)
+					}
+				}
+				for _, i := range got.Chosen {
+					sel[view[i].key()] = true
+				}
+				for _, m := range got.Missing {
+					if !seen[m] {
+						seen[m] = true
+						missing = append(missing, m)
+					}
+				}
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w: %s", ErrUninstallable, firstN(errs, 10))
+	}
+	if len(missing) > 0 {
+		log.Warn("dependencies of filtered packages are not in the mirrored indices (another repository must provide them)",
+			"count", len(missing), "missing", firstN(missing, 20))
+	}
+	return sel, nil
+}
+
+// ErrUninstallable marks a filtered package whose dependencies the
+// mirrored indices cannot satisfy.
+var ErrUninstallable = errors.New("a filtered package cannot be installed from the mirrored indices")
+
+// matchNames lists the package names the patterns select, in sorted
+// order; a pattern that selects none is an error.
+func matchNames(suites []string, pkgs []*binPkg, patterns []string) ([]string, error) {
+	all := map[string]bool{}
+	for _, p := range pkgs {
+		all[p.Name] = true
+	}
+	var names, unmatched []string
+	hit := map[string]bool{}
+	for _, pat := range patterns {
+		n := 0
+		for name := range all {
+			if ok, _ := path.Match(pat, name); ok {
+				n++
+				if !hit[name] {
+					hit[name] = true
+					names = append(names, name)
+				}
+			}
+		}
+		if n == 0 {
 			unmatched = append(unmatched, pat)
 		}
 	}
 	if len(unmatched) > 0 {
-		return nil, fmt.Errorf("%w: filter pattern %s matches no package in suites %s; check the name (patterns are shell globs on package names)", ErrFilterUnmatched, quoteList(unmatched), strings.Join(u.suites, ", "))
+		return nil, fmt.Errorf("%w: filter pattern %s matches no package in suites %s; check the name (patterns are shell globs on package names)", ErrFilterUnmatched, quoteList(unmatched), strings.Join(suites, ", "))
 	}
-	for len(c.queue) > 0 {
-		p := c.queue[0]
-		c.queue = c.queue[1:]
-		if opt.deps {
-			c.follow(p)
-		}
-	}
-	if len(c.unresolved) > 0 {
-		u.log.Warn("dependencies of filtered packages are not in the mirrored indices (another repository must provide them)",
-			"count", len(c.unresolved), "missing", firstN(c.unresolved, 20))
-	}
-	return c.sel, nil
+	slices.Sort(names)
+	return names, nil
 }
 
-// ErrFilterUnmatched marks a filter pattern that selects nothing.
-var ErrFilterUnmatched = errors.New("filter matches nothing")
+// newestPerSuite picks, per suite, name and architecture, the newest
+// version of each named package.
+func newestPerSuite(pkgs []*binPkg, names []string) []*binPkg {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	newest := map[string]*binPkg{}
+	var order []string
+	for _, p := range pkgs {
+		if !want[p.Name] {
+			continue
+		}
+		k := p.suite + "\x00" + p.Name + "\x00" + p.Arch
+		cur := newest[k]
+		if cur == nil {
+			order = append(order, k)
+		}
+		if cur == nil || newer(p, cur) {
+			newest[k] = p
+		}
+	}
+	out := make([]*binPkg, 0, len(order))
+	for _, k := range order {
+		out = append(out, newest[k])
+	}
+	return out
+}
+
+func newer(a, b *binPkg) bool {
+	if a.verOK && b.verOK {
+		return a.ver.Compare(b.ver) > 0
+	}
+	return a.verOK && !b.verOK
+}
+
+// viewOf lists the packages of the given suites, in suite order (the
+// order apt on a node reads its sources in).
+func viewOf(pkgs []*binPkg, suites []string) []*binPkg {
+	var out []*binPkg
+	for _, s := range suites {
+		for _, p := range pkgs {
+			if p.suite == s {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// newResolveUniverse builds the resolver's view of pkgs.
+func newResolveUniverse(pkgs []*binPkg, archs []string) *resolve.Universe {
+	rs := make([]*resolve.Package, len(pkgs))
+	for i, p := range pkgs {
+		rs[i] = p.resolvePkg()
+	}
+	return resolve.New(rs, archs, nil)
+}
+
+// resolvePkg is the resolver's copy of p.
+func (p *binPkg) resolvePkg() *resolve.Package {
+	return &resolve.Package{Name: p.Name, Version: p.Version, Arch: p.Arch, MultiArch: p.MA,
+		Essential: strings.EqualFold(p.Essential, "yes"), Important: strings.EqualFold(p.Important, "yes"), Priority: p.Priority,
+		PreDepends: p.PreDepends, Depends: p.Depends, Recommends: p.Recommends, Conflicts: p.Conflicts, Breaks: p.Breaks, Provides: p.Provides}
+}
 
 func quoteList(list []string) string {
 	q := make([]string, len(list))
@@ -101,153 +206,6 @@ func firstN(list []string, n int) string {
 		return strings.Join(list, ", ")
 	}
 	return fmt.Sprintf("%s (and %d more)", strings.Join(list[:n], ", "), len(list)-n)
-}
-
-type closer struct {
-	u          *universe
-	opt        closureOptions
-	sel        map[string]bool
-	queue      []*binPkg
-	unresolved []string // "relation (needed by package)", in the order met
-	missing    map[string]bool
-}
-
-func (c *closer) add(p *binPkg) {
-	if k := p.key(); !c.sel[k] {
-		c.sel[k] = true
-		c.queue = append(c.queue, p)
-	}
-}
-
-// roots selects the newest version per suite and architecture of every
-// package whose name matches pat.
-func (c *closer) roots(pat string) int {
-	newest := map[string]*binPkg{}
-	for name, pkgs := range c.u.byName {
-		if ok, _ := path.Match(pat, name); !ok {
-			continue
-		}
-		for _, p := range pkgs {
-			k := p.suite + "\x00" + p.Name + "\x00" + p.Arch
-			if cur := newest[k]; cur == nil || newer(p, cur) {
-				newest[k] = p
-			}
-		}
-	}
-	for _, p := range newest {
-		c.add(p)
-	}
-	return len(newest)
-}
-
-func newer(a, b *binPkg) bool {
-	if a.verOK && b.verOK {
-		return a.ver.Compare(b.ver) > 0
-	}
-	return a.verOK && !b.verOK
-}
-
-// follow selects what p's relations need.
-func (c *closer) follow(p *binPkg) {
-	fields := []string{p.PreDepends, p.Depends}
-	if c.opt.recommends {
-		fields = append(fields, p.Recommends)
-	}
-	for _, f := range fields {
-		groups, err := debver.ParseRelations(f)
-		if err != nil {
-			c.u.log.Warn("ignoring unparsable relation field", "package", p.Name, "version", p.Version, "err", err)
-			continue
-		}
-		for _, g := range groups {
-			c.satisfy(p, g)
-		}
-	}
-}
-
-func (c *closer) satisfy(p *binPkg, g debver.Alternatives) {
-	from := p.Arch
-	if from == "all" {
-		from = p.idxArch
-		if from == "all" {
-			from = c.u.fallback
-		}
-	}
-	var picks []*binPkg
-	applies := false
-	for _, alt := range g {
-		if !alt.AppliesTo(from) {
-			continue // this alternative does not exist on this architecture
-		}
-		applies = true
-		cands := c.candidates(alt, from)
-		if slices.ContainsFunc(cands, func(q *binPkg) bool { return c.sel[q.key()] }) {
-			return
-		}
-		if picks == nil && len(cands) > 0 {
-			picks = cands
-		}
-	}
-	if !applies {
-		return
-	}
-	if picks == nil {
-		if k := g.String(); !c.missing[k] {
-			if c.missing == nil {
-				c.missing = map[string]bool{}
-			}
-			c.missing[k] = true
-			c.unresolved = append(c.unresolved, k+" (of "+p.Name+")")
-		}
-		c.u.log.Debug("unresolved dependency", "package", p.Name, "version", p.Version, "relation", g.String())
-		return
-	}
-	c.add(c.best(picks, p.suite))
-}
-
-// candidates lists the packages that satisfy alt for a package of
-// architecture from: real packages first, then providers.
-func (c *closer) candidates(alt debver.Relation, from string) []*binPkg {
-	var out []*binPkg
-	for _, q := range c.u.byName[alt.Name] {
-		if q.verOK && debver.ArchMatches(alt, from, q.Arch, q.MA) && alt.SatisfiedBy(q.ver) {
-			out = append(out, q)
-		}
-	}
-	if len(out) > 0 {
-		return out
-	}
-	for _, pr := range c.u.providers[alt.Name] {
-		if !debver.ArchMatches(alt, from, pr.pkg.Arch, pr.pkg.MA) {
-			continue
-		}
-		if alt.Op == debver.OpNone || (pr.rel.Op == debver.OpEq && alt.SatisfiedBy(pr.rel.Version)) {
-			out = append(out, pr.pkg)
-		}
-	}
-	return out
-}
-
-// best picks among candidates (all real packages of one name, or all
-// providers): the dependent's own suite first, then the suites in config
-// order; within a suite the lowest name, then the newest version wins.
-func (c *closer) best(cands []*binPkg, suite string) *binPkg {
-	order := append([]string{suite}, c.u.suites...)
-	for _, s := range order {
-		var pick *binPkg
-		for _, q := range cands {
-			if q.suite != s {
-				continue
-			}
-			if pick == nil || q.Name < pick.Name || (q.Name == pick.Name && newer(q, pick)) {
-				pick = q
-			}
-		}
-		if pick != nil {
-			return pick
-		}
-	}
-	return cands[0]
 }
 
 // subset is what a filter keeps; a nil *subset keeps everything.
@@ -275,10 +233,10 @@ func (r *run) selectPackages() (*subset, error) {
 	for _, ix := range r.ixs {
 		all = append(all, ix.pkgs...)
 	}
-	u := newUniverse(r.s.cfg.Suites, all, r.s.cfg.Architectures[0], r.env.Log)
 	sel := &subset{srcs: map[string]bool{}}
 	var err error
-	sel.pkgs, err = u.closure(closureOptions{patterns: r.s.filters, deps: r.s.cfg.FilterWithDeps, recommends: r.s.cfg.FilterRecommends})
+	sel.pkgs, err = closure(r.s.cfg.Suites, r.s.cfg.Architectures, all,
+		closureOptions{patterns: r.s.filters, deps: r.s.cfg.FilterWithDeps, recommends: r.s.cfg.FilterRecommends}, r.env.Log)
 	if err != nil {
 		return nil, err
 	}

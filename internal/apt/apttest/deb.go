@@ -19,11 +19,12 @@ type Package struct {
 	Version string
 	Arch    string // default "amd64"
 	// Relation fields, in control-file syntax; empty ones are left out.
-	Depends, PreDepends, Recommends, Suggests, Provides, Conflicts string
-	MultiArch                                                      string
-	Source                                                         string // default Name
-	Component                                                      string // default the repo's first component
-	Suite                                                          string // default the repo's first suite
+	Depends, PreDepends, Recommends, Suggests, Provides, Conflicts, Breaks string
+	MultiArch                                                              string
+	Priority                                                               string // default "optional"
+	Source                                                                 string // default Name
+	Component                                                              string // default the repo's first component
+	Suite                                                                  string // default the repo's first suite
 	// Payload is installed as /usr/share/doc/NAME/payload; it makes the
 	// .deb as large as wanted. Default: "NAME VERSION\n".
 	Payload []byte
@@ -79,13 +80,17 @@ func (p *Package) control() string {
 	}
 	for _, f := range [][2]string{
 		{"Multi-Arch", p.MultiArch}, {"Pre-Depends", p.PreDepends}, {"Depends", p.Depends},
-		{"Recommends", p.Recommends}, {"Suggests", p.Suggests}, {"Conflicts", p.Conflicts}, {"Provides", p.Provides},
+		{"Recommends", p.Recommends}, {"Suggests", p.Suggests}, {"Conflicts", p.Conflicts}, {"Breaks", p.Breaks}, {"Provides", p.Provides},
 	} {
 		if f[1] != "" {
 			fmt.Fprintf(&b, "%s: %s\n", f[0], f[1])
 		}
 	}
-	fmt.Fprintf(&b, "Section: misc\nPriority: optional\nDescription: apttest fixture %s\n built by dpkg-deb for mirrord's tests.\n", p.Name)
+	prio := p.Priority
+	if prio == "" {
+		prio = "optional"
+	}
+	fmt.Fprintf(&b, "Section: misc\nPriority: %s\nDescription: apttest fixture %s\n built by dpkg-deb for mirrord's tests.\n", prio, p.Name)
 	return b.String()
 }
 
