@@ -16,6 +16,8 @@ func (a *app) yumSources() ([]source.Source, error) {
 			InsecureSkipVerify: y.InsecureSkipVerify,
 			Filter:             y.Filter,
 			FilterWithDeps:     y.FilterWithDeps,
+			FilterCheck:        y.FilterCheck,
+			FilterFrom:         y.FilterFrom,
 			Verbatim:           y.IsVerbatim(),
 		})
 		if err != nil {

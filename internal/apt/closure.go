@@ -20,6 +20,8 @@ type closureOptions struct {
 	patterns   []string
 	deps       bool // follow Pre-Depends and Depends
 	recommends bool // and Recommends
+	node       *nodeList
+	check      bool // prove the result installs alone
 }
 
 // closure returns the keys (binPkg.key) of the selected packages.
@@ -35,59 +37,123 @@ type closureOptions struct {
 // matching package that cannot be installed fails the sync naming the
 // chain; a dependency nothing in the indices is named like is a warning
 // (another repository must provide it).
+//
+// A node list (filter_from) is installed as a whole, each listed package
+// at its listed version, over all suites; a listed version the indices
+// lack fails the sync. With check, the selection is then resolved again
+// from itself alone, and anything it lacks is an error.
 func closure(suites, archs []string, pkgs []*binPkg, opt closureOptions, log *slog.Logger) (map[string]bool, error) {
-	names, err := matchNames(suites, pkgs, opt.patterns)
-	if err != nil {
-		return nil, err
+	var names []string
+	if len(opt.patterns) > 0 {
+		var err error
+		if names, err = matchNames(suites, pkgs, opt.patterns); err != nil {
+			return nil, err
+		}
+	}
+	if opt.node != nil {
+		if miss := opt.node.absent(pkgs); len(miss) > 0 {
+			return nil, fmt.Errorf("%w: filter_from %s lists %d package versions the upstream does not have: %s", ErrNotUpstream, opt.node.file, len(miss), firstN(miss, 50))
+		}
 	}
 	sel := map[string]bool{}
-	if !opt.deps {
+	if !opt.deps && opt.node == nil {
 		for _, p := range newestPerSuite(pkgs, names) {
 			sel[p.key()] = true
 		}
 		return sel, nil
 	}
-	var errs, missing []string
+	res := solve(suites, archs, pkgs, names, opt)
+	if len(res.errs) > 0 {
+		return nil, fmt.Errorf("%w: %s", ErrUninstallable, firstN(res.errs, 10))
+	}
+	if len(res.missing) > 0 {
+		log.Warn("dependencies of filtered packages are not in the mirrored indices (another repository must provide them)",
+			"count", len(res.missing), "missing", firstN(res.missing, 20))
+	}
+	if !opt.check {
+		return res.sel, nil
+	}
+	var subset []*binPkg
+	for _, p := range pkgs {
+		if res.sel[p.key()] {
+			subset = append(subset, p)
+		}
+	}
+	again := solve(suites, archs, subset, names, opt)
+	problems := append(again.errs, again.missing...)
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("%w: filter_check: the published subset alone cannot install what the filter asks for: %s", ErrUninstallable, firstN(problems, 20))
+	}
+	log.Info("filter_check: every filtered package installs from the published subset alone", "packages", len(subset))
+	return res.sel, nil
+}
+
+// ErrNotUpstream marks a filter_from entry the upstream does not carry.
+var ErrNotUpstream = errors.New("listed packages are not in the upstream")
+
+// solved is what solve found.
+type solved struct {
+	sel           map[string]bool
+	errs, missing []string
+}
+
+// solve runs the resolver for the named roots (each alone, in every
+// prefix view of the suites) and for the node list (all together, over
+// every suite), for every architecture as the native one.
+func solve(suites, archs []string, pkgs []*binPkg, names []string, opt closureOptions) solved {
+	out := solved{sel: map[string]bool{}}
 	seen := map[string]bool{}
+	note := func(list *[]string, s string) {
+		if !seen[s] {
+			seen[s] = true
+			*list = append(*list, s)
+		}
+	}
+	ropt := resolve.Options{Recommends: opt.recommends}
 	for k := range suites {
 		view := viewOf(pkgs, suites[:k+1])
+		last := k == len(suites)-1
+		if len(names) == 0 && !last {
+			continue
+		}
 		for i, native := range archs {
 			order := append([]string{native}, slices.Delete(slices.Clone(archs), i, i+1)...)
-			u := newResolveUniverse(view, order)
-			for _, w := range u.Warnings {
-				log.Warn("ignoring an unparsable field", "suites", suites[:k+1], "detail", w)
-			}
-			for _, name := range names {
-				got, err := u.Install([]resolve.Request{{Name: name, Arch: native}}, resolve.Options{Recommends: opt.recommends})
+			where := fmt.Sprintf("suites %s, %s", strings.Join(suites[:k+1], "+"), native)
+			install := func(u *resolve.Universe, reqs []resolve.Request) {
+				got, err := u.Install(reqs, ropt)
 				if err != nil {
-					if !errors.Is(err, resolve.ErrUnsatisfiable) || !u.Has(name, native) {
-						continue // not built for this architecture, or not in these suites
-					}
-					if e := fmt.Sprintf("suites %s, %s: %v", strings.Join(suites[:k+1], "+"), native, err); !seen[e] {
-						seen[e] = true
-						errs = append(errs, e)
-					}
+					note(&out.errs, where+": "+err.Error())
 				}
 				for _, i := range got.Chosen {
-					sel[view[i].key()] = true
+					out.sel[view[i].key()] = true
 				}
 				for _, m := range got.Missing {
-					if !seen[m] {
-						seen[m] = true
-						missing = append(missing, m)
+					note(&out.missing, m)
+				}
+			}
+			if len(names) > 0 {
+				u := newResolveUniverse(view, order, nil)
+				for _, name := range names {
+					if u.Has(name, native) {
+						install(u, []resolve.Request{{Name: name, Arch: native}})
 					}
+				}
+			}
+			if opt.node != nil && last {
+				u := newResolveUniverse(view, order, opt.node.pins)
+				var reqs []resolve.Request
+				for _, name := range opt.node.names {
+					if u.HasVersion(name, native, opt.node.pins[name]) {
+						reqs = append(reqs, resolve.Request{Name: name, Arch: native})
+					}
+				}
+				if len(reqs) > 0 {
+					install(u, reqs)
 				}
 			}
 		}
 	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("%w: %s", ErrUninstallable, firstN(errs, 10))
-	}
-	if len(missing) > 0 {
-		log.Warn("dependencies of filtered packages are not in the mirrored indices (another repository must provide them)",
-			"count", len(missing), "missing", firstN(missing, 20))
-	}
-	return sel, nil
+	return out
 }
 
 // ErrUninstallable marks a filtered package whose dependencies the
@@ -176,12 +242,12 @@ func viewOf(pkgs []*binPkg, suites []string) []*binPkg {
 }
 
 // newResolveUniverse builds the resolver's view of pkgs.
-func newResolveUniverse(pkgs []*binPkg, archs []string) *resolve.Universe {
+func newResolveUniverse(pkgs []*binPkg, archs []string, pin map[string]string) *resolve.Universe {
 	rs := make([]*resolve.Package, len(pkgs))
 	for i, p := range pkgs {
 		rs[i] = p.resolvePkg()
 	}
-	return resolve.New(rs, archs, nil)
+	return resolve.New(rs, archs, pin)
 }
 
 // resolvePkg is the resolver's copy of p.
@@ -236,7 +302,8 @@ func (r *run) selectPackages() (*subset, error) {
 	sel := &subset{srcs: map[string]bool{}}
 	var err error
 	sel.pkgs, err = closure(r.s.cfg.Suites, r.s.cfg.Architectures, all,
-		closureOptions{patterns: r.s.filters, deps: r.s.cfg.FilterWithDeps, recommends: r.s.cfg.FilterRecommends}, r.env.Log)
+		closureOptions{patterns: r.s.filters, deps: r.s.followDeps(), recommends: r.s.cfg.FilterRecommends,
+			node: r.node, check: r.s.cfg.FilterCheck}, r.env.Log)
 	if err != nil {
 		return nil, err
 	}

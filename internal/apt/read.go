@@ -168,7 +168,7 @@ func (r *run) record(ix *ixState, p *paragraphs, ord int) error {
 		return nil
 	}
 	if ix.parser == nil {
-		ix.parser = &binParser{keepRelations: r.filtered() && r.s.cfg.FilterWithDeps, strs: map[string]string{}}
+		ix.parser = &binParser{keepRelations: r.filtered() && r.s.followDeps(), strs: map[string]string{}}
 	}
 	pkg, err := ix.parser.parse(p, ord)
 	if err != nil {

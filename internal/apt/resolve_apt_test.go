@@ -233,7 +233,7 @@ func TestResolverAgreesWithApt(t *testing.T) {
 			pkgs = append(pkgs, &pkg)
 		}
 	}
-	u := newResolveUniverse(pkgs, []string{"amd64", "i386"})
+	u := newResolveUniverse(pkgs, []string{"amd64", "i386"}, nil)
 	if len(u.Warnings) > 0 {
 		t.Fatalf("warnings: %v", u.Warnings)
 	}

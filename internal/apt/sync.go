@@ -32,11 +32,17 @@ func (s *Source) Sync(ctx context.Context, env *source.Env) (*source.Result, err
 		}
 		ups = append(ups, u)
 	}
-	meta := s.meta(env, ups)
+	var node *nodeList
+	if s.cfg.FilterFrom != "" {
+		if node, err = readNodeList(s.cfg.FilterFrom); err != nil {
+			return nil, err
+		}
+	}
+	meta := s.meta(env, ups, node)
 	if res, err := s.reuse(ctx, env, meta); res != nil || err != nil {
 		return res, err
 	}
-	r := &run{s: s, env: env, ups: ups, entries: map[string]snapshot.Entry{}, pool: map[string]poolFile{}}
+	r := &run{s: s, env: env, ups: ups, node: node, entries: map[string]snapshot.Entry{}, pool: map[string]poolFile{}}
 	res, err := r.sync(ctx)
 	if err != nil {
 		return nil, err
@@ -46,8 +52,8 @@ func (s *Source) Sync(ctx context.Context, env *source.Env) (*source.Result, err
 }
 
 // meta is what a snapshot records to recognise an unchanged upstream.
-func (s *Source) meta(env *source.Env, ups []*upstream) map[string]string {
-	m := map[string]string{"settings": s.settings(env)}
+func (s *Source) meta(env *source.Env, ups []*upstream, node *nodeList) map[string]string {
+	m := map[string]string{"settings": s.settings(env, node)}
 	for _, u := range ups {
 		m["release."+u.suite] = u.identity()
 	}
@@ -83,6 +89,7 @@ type run struct {
 	s       *Source
 	env     *source.Env
 	ups     []*upstream
+	node    *nodeList // filter_from, when set
 	ixs     []*ixState
 	entries map[string]snapshot.Entry // dists/ files of the tree, by path
 	pool    map[string]poolFile       // pool files of the tree, by path
@@ -142,4 +149,10 @@ func (r *run) plan() error {
 }
 
 // filtered reports whether the published indices are a subset.
-func (r *run) filtered() bool { return len(r.s.filters) > 0 }
+func (r *run) filtered() bool { return r.s.filtered() }
+
+// filtered reports whether the published indices are a subset.
+func (s *Source) filtered() bool { return len(s.filters) > 0 || s.cfg.FilterFrom != "" }
+
+// followDeps reports whether the subset follows dependencies.
+func (s *Source) followDeps() bool { return s.cfg.FilterWithDeps || s.cfg.FilterFrom != "" }

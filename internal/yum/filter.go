@@ -14,17 +14,27 @@ import (
 // dependency closure) to the packages of primary.
 func (r *run) selectPackages(ctx context.Context, pkgs []*pkg, data map[string]*dataFile) ([]*pkg, error) {
 	patterns := r.s.opt.Filter
-	if len(patterns) == 0 {
+	var roots []*pkg
+	if r.s.opt.FilterFrom != "" {
+		nl, err := readNodeList(r.s.opt.FilterFrom)
+		if err != nil {
+			return nil, err
+		}
+		if roots, err = nl.roots(pkgs); err != nil {
+			return nil, err
+		}
+	}
+	if len(patterns) == 0 && roots == nil {
 		return pkgs, nil // verbatim: false without a filter: everything, regenerated
 	}
 	res := newResolver(pkgs)
-	withDeps := r.s.opt.FilterWithDeps
+	withDeps := r.s.opt.FilterWithDeps || roots != nil
 	if withDeps {
 		if err := r.addFileProviders(ctx, res, pkgs, data["filelists"]); err != nil {
 			return nil, err
 		}
 	}
-	sel, unresolved, unmatched := closure(pkgs, patterns, withDeps, res)
+	sel, unresolved, unmatched := closure(pkgs, patterns, roots, withDeps, res)
 	if len(unmatched) > 0 {
 		return nil, fmt.Errorf("%w: filter pattern %s matches no package of %s; check the name (patterns are shell globs on package names)", ErrFilterUnmatched, quoteList(unmatched), r.s.up)
 	}
@@ -32,8 +42,32 @@ func (r *run) selectPackages(ctx context.Context, pkgs []*pkg, data map[string]*
 		r.log.Warn("dependencies of filtered packages no package in this repository provides (another repository must)",
 			"count", len(unresolved), "missing", firstN(unresolved, 20))
 	}
-	r.log.Info("filter applied", "patterns", patterns, "with_deps", withDeps, "selected", len(sel), "of", len(pkgs))
+	r.log.Info("filter applied", "patterns", patterns, "node_list", len(roots), "with_deps", withDeps, "selected", len(sel), "of", len(pkgs))
+	if r.s.opt.FilterCheck {
+		if err := r.check(ctx, sel, patterns, roots, data); err != nil {
+			return nil, err
+		}
+	}
 	return sel, nil
+}
+
+// ErrUninstallable marks a subset whose packages need what it lacks.
+var ErrUninstallable = errors.New("the published subset cannot install what the filter asks for")
+
+// check (filter_check) resolves the selection again from itself alone:
+// every requirement of every package the filter asks for, transitively,
+// must be met inside it.
+func (r *run) check(ctx context.Context, sel []*pkg, patterns []string, roots []*pkg, data map[string]*dataFile) error {
+	res := newResolver(sel)
+	if err := r.addFileProviders(ctx, res, sel, data["filelists"]); err != nil {
+		return err
+	}
+	_, unresolved, _ := closure(sel, patterns, roots, true, res)
+	if len(unresolved) > 0 {
+		return fmt.Errorf("%w: filter_check: %d requirements no package of the subset provides: %s", ErrUninstallable, len(unresolved), firstN(unresolved, 20))
+	}
+	r.log.Info("filter_check: every requirement of the subset is met inside it", "packages", len(sel))
+	return nil
 }
 
 // ErrFilterUnmatched marks a filter pattern that selects nothing.

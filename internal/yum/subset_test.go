@@ -1,8 +1,12 @@
 package yum
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
+
+	"github.com/mirrord/mirrord/internal/yum/yumtest"
 )
 
 func TestFirstN(t *testing.T) {
@@ -15,5 +19,37 @@ func TestFirstN(t *testing.T) {
 	}
 	if got := firstN(list[:2], 20); got != "0, 1" {
 		t.Errorf("firstN = %q", got)
+	}
+}
+
+// filter_check fails a subset whose requirements lie outside it, naming
+// them; without filter_check the same subset syncs with a warning.
+func TestFilterCheckNamesWhatIsMissing(t *testing.T) {
+	f := yumtest.NewFixture(t, []yumtest.Package{{Name: "needy", Requires: []string{"elsewhere >= 2"}}, {Name: "fine"}})
+	srv := yumtest.Serve(t, f.Repo(t, yumtest.RepoOptions{}))
+	h := newHarness(t)
+	h.mustSync(newSource(t, srv, f, func(o *Options) { o.Verbatim, o.Filter, o.FilterWithDeps = false, []string{"needy"}, true }))
+	_, err := h.sync(newSource(t, srv, f, func(o *Options) {
+		o.Verbatim, o.Filter, o.FilterWithDeps, o.FilterCheck = false, []string{"needy"}, true, true
+	}))
+	if !errors.Is(err, ErrUninstallable) || !strings.Contains(err.Error(), "elsewhere >= 2") {
+		t.Errorf("err = %v, want ErrUninstallable naming elsewhere >= 2", err)
+	}
+}
+
+func TestSplitNVRA(t *testing.T) {
+	for in, want := range map[string]string{
+		"openssh-server-8.7p1-38.el9.x86_64": "openssh-server 8.7p1 38.el9 x86_64",
+		"bar-0.9-1.noarch":                   "bar 0.9 1 noarch",
+	} {
+		n, v, r, a, ok := splitNVRA(in)
+		if got := strings.Join([]string{n, v, r, a}, " "); !ok || got != want {
+			t.Errorf("splitNVRA(%q) = %q %v, want %q", in, got, ok, want)
+		}
+	}
+	for _, bad := range []string{"noarch", "name.x86_64", "a-b.x86_64", "a b-1-1.x86_64"} {
+		if _, _, _, _, ok := splitNVRA(bad); ok {
+			t.Errorf("splitNVRA(%q) accepted", bad)
+		}
 	}
 }

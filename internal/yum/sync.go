@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/mirrord/mirrord/internal/fetch"
@@ -190,6 +191,16 @@ func (s *Source) fingerprint(env *source.Env) (string, error) {
 	fmt.Fprintf(&b, "format 1\nurl %s\ngpgkey %s %s\ninsecure %v\nverbatim %v\n", s.up, s.opt.GPGKey, keyDigest, s.opt.InsecureSkipVerify, s.opt.Verbatim)
 	if s.filtered() {
 		fmt.Fprintf(&b, "filter %q\nwith_deps %v\n", s.opt.Filter, s.opt.FilterWithDeps)
+		if s.opt.FilterCheck {
+			b.WriteString("check\n")
+		}
+		if s.opt.FilterFrom != "" {
+			data, err := os.ReadFile(s.opt.FilterFrom)
+			if err != nil {
+				return "", fmt.Errorf("filter_from: %w", err)
+			}
+			fmt.Fprintf(&b, "from %s\n", store.DigestOf(data))
+		}
 		if env.Signer != nil {
 			fmt.Fprintf(&b, "signer %s\n", env.Signer.Fingerprint())
 		}

@@ -48,6 +48,13 @@ type Options struct {
 	// mirrors everything.
 	Filter         []string
 	FilterWithDeps bool
+	// FilterCheck proves the published subset installs alone: every
+	// requirement of every selected package is met inside it.
+	FilterCheck bool
+	// FilterFrom is a node's package list (rpm -qa --qf
+	// '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n'): exactly those packages
+	// and their dependency closure.
+	FilterFrom string
 	// Verbatim keeps upstream's metadata byte for byte; it cannot be
 	// combined with Filter.
 	Verbatim    bool
@@ -76,7 +83,7 @@ func New(opt Options) (*Source, error) {
 	if opt.GPGKey == "" && !opt.InsecureSkipVerify {
 		return fail("no gpgkey: give the repository's signing key, or set insecure_skip_verify: true to mirror without signature checks")
 	}
-	if opt.Verbatim && len(opt.Filter) > 0 {
+	if opt.Verbatim && (len(opt.Filter) > 0 || opt.FilterFrom != "") {
 		return fail("verbatim cannot be combined with a filter (a filtered mirror regenerates the metadata)")
 	}
 	for _, p := range opt.Filter {

@@ -278,3 +278,21 @@ func (u *Universe) Has(name, arch string) bool {
 	p := u.pkgs[key{name, arch}]
 	return p != nil && p.cand != nil
 }
+
+// HasVersion reports whether the universe holds that version of name
+// for arch.
+func (u *Universe) HasVersion(name, arch, version string) bool {
+	if arch == "" || arch == "all" {
+		arch = u.native
+	}
+	p := u.pkgs[key{name, arch}]
+	if p == nil {
+		return false
+	}
+	for _, v := range p.versions {
+		if v.Version == version {
+			return true
+		}
+	}
+	return false
+}
