@@ -299,6 +299,15 @@ func (r *run) selectPackages() (*subset, error) {
 	for _, ix := range r.ixs {
 		all = append(all, ix.pkgs...)
 	}
+	if len(r.s.filters) == 0 && r.node == nil { // retain alone: everything, trimmed
+		sel := &subset{pkgs: map[string]bool{}, srcs: map[string]bool{}}
+		for _, p := range all {
+			sel.pkgs[p.key()] = true
+		}
+		r.retainNewest(sel, r.s.cfg.Retain.Versions)
+		sel.addSources(all)
+		return sel, nil
+	}
 	sel := &subset{srcs: map[string]bool{}}
 	var err error
 	sel.pkgs, err = closure(r.s.cfg.Suites, r.s.cfg.Architectures, all,
@@ -307,11 +316,38 @@ func (r *run) selectPackages() (*subset, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range all {
-		if sel.pkgs[p.key()] {
-			sel.srcs[p.suite+"\x00"+strings.ToLower(p.Source)] = true
-		}
+	if r.s.cfg.Retain != nil {
+		r.keepRetained(sel, all)
+		r.retainNewest(sel, r.s.cfg.Retain.Versions)
 	}
+	sel.addSources(all)
 	r.env.Log.Info("filter selected packages", "packages", len(sel.pkgs))
 	return sel, nil
+}
+
+// addSources keeps the source packages of the kept binaries.
+func (s *subset) addSources(all []*binPkg) {
+	for _, p := range all {
+		if s.pkgs[p.key()] {
+			s.srcs[p.suite+"\x00"+strings.ToLower(p.Source)] = true
+		}
+	}
+}
+
+// keepRetained adds the retained versions (those only the previous
+// snapshot still had) of every package name the filter selects.
+func (r *run) keepRetained(sel *subset, all []*binPkg) {
+	names := map[string]bool{}
+	for _, p := range all {
+		if sel.pkgs[p.key()] {
+			names[p.Name] = true
+		}
+	}
+	for _, ix := range r.ixs {
+		for _, p := range ix.pkgs[ix.nUpOr():] {
+			if names[p.Name] {
+				sel.pkgs[p.key()] = true
+			}
+		}
+	}
 }

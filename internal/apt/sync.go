@@ -102,6 +102,10 @@ type ixState struct {
 	pkgs []*binPkg
 	srcs []srcPkg
 	out  map[string]store.Info // what is served, by suffix
+	// extra holds stanzas retained from the previous snapshot (retain):
+	// stanza ord nUp+i is extra[i].
+	extra [][]byte
+	nUp   int
 
 	parser *binParser
 }
@@ -111,6 +115,9 @@ func (r *run) sync(ctx context.Context) (*source.Result, error) {
 		return nil, err
 	}
 	if err := r.readIndices(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.retainPrev(ctx); err != nil {
 		return nil, err
 	}
 	sel, err := r.selectPackages()
@@ -148,11 +155,14 @@ func (r *run) plan() error {
 	return nil
 }
 
-// filtered reports whether the published indices are a subset.
+// filtered reports whether the published indices are regenerated (a
+// subset, or retained versions added).
 func (r *run) filtered() bool { return r.s.filtered() }
 
-// filtered reports whether the published indices are a subset.
-func (s *Source) filtered() bool { return len(s.filters) > 0 || s.cfg.FilterFrom != "" }
+// filtered reports whether the published indices are regenerated.
+func (s *Source) filtered() bool {
+	return len(s.filters) > 0 || s.cfg.FilterFrom != "" || s.cfg.Retain != nil
+}
 
 // followDeps reports whether the subset follows dependencies.
 func (s *Source) followDeps() bool { return s.cfg.FilterWithDeps || s.cfg.FilterFrom != "" }
