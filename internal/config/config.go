@@ -89,9 +89,8 @@ type YumSource struct {
 	FilterCheck bool `yaml:"filter_check"`
 	// FilterFrom is a node's package list (rpm -qa --qf
 	// '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n'): exactly those and their closure.
-	FilterFrom string  `yaml:"filter_from"`
-	Retain     *Retain `yaml:"retain"`
-	Verbatim   *bool   `yaml:"verbatim"` // nil: see IsVerbatim
+	FilterFrom string `yaml:"filter_from"`
+	Verbatim   *bool  `yaml:"verbatim"` // nil: see IsVerbatim
 }
 
 // IsVerbatim reports whether the repository is mirrored verbatim: the
@@ -100,7 +99,7 @@ func (y YumSource) IsVerbatim() bool {
 	if y.Verbatim != nil {
 		return *y.Verbatim
 	}
-	return len(y.Filter) == 0 && y.FilterFrom == "" && y.Retain == nil
+	return len(y.Filter) == 0 && y.FilterFrom == ""
 }
 
 // GitConfig lists git repositories inline and/or in a repos.yaml file.
