@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/mirrord/mirrord/internal/config"
 	"github.com/mirrord/mirrord/internal/source"
 	"github.com/mirrord/mirrord/internal/yum"
 )
@@ -18,6 +19,7 @@ func (a *app) yumSources() ([]source.Source, error) {
 			FilterWithDeps:     y.FilterWithDeps,
 			FilterCheck:        y.FilterCheck,
 			FilterFrom:         y.FilterFrom,
+			Advisories:         advisories(y.Advisories),
 			Verbatim:           y.IsVerbatim(),
 		})
 		if err != nil {
@@ -26,4 +28,11 @@ func (a *app) yumSources() ([]source.Source, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+func advisories(a *config.Advisories) *yum.Advisories {
+	if a == nil {
+		return nil
+	}
+	return &yum.Advisories{Types: a.Types, Severities: a.Severities}
 }

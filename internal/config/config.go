@@ -90,7 +90,15 @@ type YumSource struct {
 	// FilterFrom is a node's package list (rpm -qa --qf
 	// '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n'): exactly those and their closure.
 	FilterFrom string `yaml:"filter_from"`
-	Verbatim   *bool  `yaml:"verbatim"` // nil: see IsVerbatim
+	// Advisories selects the packages of matching updateinfo advisories.
+	Advisories *Advisories `yaml:"advisories"`
+	Verbatim   *bool       `yaml:"verbatim"` // nil: see IsVerbatim
+}
+
+// Advisories selects updateinfo advisories by type and severity.
+type Advisories struct {
+	Types      []string `yaml:"types"`      // security, bugfix, enhancement, newpackage
+	Severities []string `yaml:"severities"` // e.g. Critical, Important; empty: any
 }
 
 // IsVerbatim reports whether the repository is mirrored verbatim: the
@@ -99,7 +107,7 @@ func (y YumSource) IsVerbatim() bool {
 	if y.Verbatim != nil {
 		return *y.Verbatim
 	}
-	return len(y.Filter) == 0 && y.FilterFrom == ""
+	return len(y.Filter) == 0 && y.FilterFrom == "" && y.Advisories == nil
 }
 
 // GitConfig lists git repositories inline and/or in a repos.yaml file.

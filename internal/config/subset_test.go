@@ -43,3 +43,26 @@ func TestSubsetKeyErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestAdvisoriesKey(t *testing.T) {
+	cfg, err := Parse("m.yaml", []byte(`
+yum:
+  - {name: a, url: "http://x/a", gpgkey: k, advisories: {types: [security], severities: [Critical, Important]}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := cfg.Yum[0].Advisories; a == nil || a.Types[0] != "security" || len(a.Severities) != 2 || cfg.Yum[0].IsVerbatim() {
+		t.Errorf("advisories: %+v", cfg.Yum[0])
+	}
+	for src, want := range map[string]string{
+		"advisories: {types: []}":                       "m.yaml:3: yum[0].advisories.types: at least one advisory type is required",
+		"advisories: {types: [securty]}":                `m.yaml:3: yum[0].advisories.types[0]: unknown advisory type "securty"`,
+		"advisories: {types: [security], sevrity: [x]}": `m.yaml:3: unknown key "sevrity" in yum[0].advisories`,
+	} {
+		_, err := Parse("m.yaml", []byte("yum:\n  - name: a\n    "+src+"\n    url: http://x/a\n    gpgkey: k\n"))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s:\n err = %v\nwant %q", src, err, want)
+		}
+	}
+}

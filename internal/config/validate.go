@@ -254,6 +254,7 @@ func (v *validator) yumSources(srcs []YumSource) {
 		}
 		v.subset(p, subsetKeys{filter: len(s.Filter) > 0, withDeps: s.FilterWithDeps, check: s.FilterCheck, from: &s.FilterFrom,
 			verbatim: s.Verbatim != nil && *s.Verbatim})
+		v.advisories(p, s)
 	}
 }
 
@@ -462,4 +463,35 @@ func (v *validator) count(p string, n *int, def, lowest int) {
 	if *n < lowest {
 		v.fail(p, "must be at least %d, got %d", lowest, *n)
 	}
+}
+
+// advisoryTypes are the <update type="..."> values of updateinfo.xml.
+var advisoryTypes = []string{"security", "bugfix", "enhancement", "newpackage"}
+
+func (v *validator) advisories(p string, s *YumSource) {
+	a := s.Advisories
+	if a == nil {
+		return
+	}
+	if len(a.Types) == 0 {
+		v.fail(p+".advisories.types", "at least one advisory type is required, e.g. types: [security]")
+	}
+	for i, t := range a.Types {
+		if !slicesContainsFold(advisoryTypes, t) {
+			v.fail(fmt.Sprintf("%s.advisories.types[%d]", p, i), "unknown advisory type %q (want one of %s)", t, strings.Join(advisoryTypes, ", "))
+		}
+	}
+	v.nonEmpty(p+".advisories.severities", a.Severities)
+	if s.Verbatim != nil && *s.Verbatim {
+		v.fail(p+".advisories", "advisories cannot be combined with verbatim: true (the subset rewrites the metadata)")
+	}
+}
+
+func slicesContainsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
 }

@@ -24,6 +24,13 @@ func (r *run) selectPackages(ctx context.Context, pkgs []*pkg, data map[string]*
 			return nil, err
 		}
 	}
+	if r.s.opt.Advisories != nil {
+		adv, err := r.advisoryRoots(ctx, pkgs, data, patterns)
+		if err != nil {
+			return nil, err
+		}
+		roots, patterns = append(roots, adv...), nil // the filter narrowed the advisories' packages
+	}
 	if len(patterns) == 0 && roots == nil {
 		return pkgs, nil // verbatim: false without a filter: everything, regenerated
 	}

@@ -39,7 +39,7 @@ func (r *run) publish(ctx context.Context, set entrySet, p *pin, data map[string
 		{"primary", func(rd io.Reader, w io.Writer) error { return writePrimary(rd, w, sel) }},
 		{"filelists", func(rd io.Reader, w io.Writer) error { return writeByPkgid(rd, w, ids) }},
 		{"other", func(rd io.Reader, w io.Writer) error { return writeByPkgid(rd, w, ids) }},
-		{"updateinfo", func(rd io.Reader, w io.Writer) error { return writeUpdateinfo(rd, w, nevraSet(sel)) }},
+		{"updateinfo", func(rd io.Reader, w io.Writer) error { return writeUpdateinfo(rd, w, nevraSet(sel), r.s.opt.Advisories) }},
 		{"modules", func(rd io.Reader, w io.Writer) error { return writeModules(rd, w, nevraSet(sel)) }},
 	}
 	for _, g := range gens {

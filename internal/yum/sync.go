@@ -194,6 +194,9 @@ func (s *Source) fingerprint(env *source.Env) (string, error) {
 		if s.opt.FilterCheck {
 			b.WriteString("check\n")
 		}
+		if a := s.opt.Advisories; a != nil {
+			fmt.Fprintf(&b, "advisories %q %q\n", a.Types, a.Severities)
+		}
 		if s.opt.FilterFrom != "" {
 			data, err := os.ReadFile(s.opt.FilterFrom)
 			if err != nil {

@@ -55,6 +55,10 @@ type Options struct {
 	// '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n'): exactly those packages
 	// and their dependency closure.
 	FilterFrom string
+	// Advisories, when set, selects the packages of the matching
+	// updateinfo advisories (with their closure) and publishes only
+	// those advisories.
+	Advisories *Advisories
 	// Verbatim keeps upstream's metadata byte for byte; it cannot be
 	// combined with Filter.
 	Verbatim    bool
@@ -83,7 +87,7 @@ func New(opt Options) (*Source, error) {
 	if opt.GPGKey == "" && !opt.InsecureSkipVerify {
 		return fail("no gpgkey: give the repository's signing key, or set insecure_skip_verify: true to mirror without signature checks")
 	}
-	if opt.Verbatim && (len(opt.Filter) > 0 || opt.FilterFrom != "") {
+	if opt.Verbatim && (len(opt.Filter) > 0 || opt.FilterFrom != "" || opt.Advisories != nil) {
 		return fail("verbatim cannot be combined with a filter (a filtered mirror regenerates the metadata)")
 	}
 	for _, p := range opt.Filter {
