@@ -20,6 +20,7 @@ func (a *app) yumSources() ([]source.Source, error) {
 			FilterCheck:        y.FilterCheck,
 			FilterFrom:         y.FilterFrom,
 			Advisories:         advisories(y.Advisories),
+			Retain:             retainVersions(y.Retain),
 			Verbatim:           y.IsVerbatim(),
 		})
 		if err != nil {
@@ -35,4 +36,11 @@ func advisories(a *config.Advisories) *yum.Advisories {
 		return nil
 	}
 	return &yum.Advisories{Types: a.Types, Severities: a.Severities}
+}
+
+func retainVersions(r *config.Retain) int {
+	if r == nil {
+		return 0
+	}
+	return r.Versions
 }

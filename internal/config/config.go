@@ -92,6 +92,7 @@ type YumSource struct {
 	FilterFrom string `yaml:"filter_from"`
 	// Advisories selects the packages of matching updateinfo advisories.
 	Advisories *Advisories `yaml:"advisories"`
+	Retain     *Retain     `yaml:"retain"`
 	Verbatim   *bool       `yaml:"verbatim"` // nil: see IsVerbatim
 }
 
@@ -107,7 +108,7 @@ func (y YumSource) IsVerbatim() bool {
 	if y.Verbatim != nil {
 		return *y.Verbatim
 	}
-	return len(y.Filter) == 0 && y.FilterFrom == "" && y.Advisories == nil
+	return len(y.Filter) == 0 && y.FilterFrom == "" && y.Advisories == nil && y.Retain == nil
 }
 
 // GitConfig lists git repositories inline and/or in a repos.yaml file.

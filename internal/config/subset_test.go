@@ -13,7 +13,7 @@ apt:
      filter_from: node.list, filter_check: true, retain: {versions: 3}}
 yum:
   - {name: a, url: "http://x/a", gpgkey: k, filter: [bash], filter_with_deps: true, filter_check: true}
-  - {name: b, url: "http://x/b", gpgkey: k, filter_from: rpms.list}
+  - {name: b, url: "http://x/b", gpgkey: k, filter_from: rpms.list, retain: {versions: 2}}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -21,7 +21,7 @@ yum:
 	if a := cfg.Apt[0]; a.FilterFrom != filepath.Join("/etc/m", "node.list") || !a.FilterCheck || a.Retain == nil || a.Retain.Versions != 3 {
 		t.Errorf("apt: %+v", a)
 	}
-	if !cfg.Yum[0].FilterCheck || cfg.Yum[1].FilterFrom != "/etc/m/rpms.list" || cfg.Yum[1].IsVerbatim() {
+	if !cfg.Yum[0].FilterCheck || cfg.Yum[1].FilterFrom != "/etc/m/rpms.list" || cfg.Yum[1].Retain.Versions != 2 || cfg.Yum[1].IsVerbatim() {
 		t.Errorf("yum: %+v %+v (filter_from is not verbatim)", cfg.Yum[0], cfg.Yum[1])
 	}
 }

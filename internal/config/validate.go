@@ -253,7 +253,7 @@ func (v *validator) yumSources(srcs []YumSource) {
 			v.fail(p+".verbatim", "verbatim: true cannot be combined with filter (a filtered mirror rewrites the metadata)")
 		}
 		v.subset(p, subsetKeys{filter: len(s.Filter) > 0, withDeps: s.FilterWithDeps, check: s.FilterCheck, from: &s.FilterFrom,
-			verbatim: s.Verbatim != nil && *s.Verbatim})
+			retain: s.Retain, verbatim: s.Verbatim != nil && *s.Verbatim})
 		v.advisories(p, s)
 	}
 }

@@ -59,6 +59,10 @@ type Options struct {
 	// updateinfo advisories (with their closure) and publishes only
 	// those advisories.
 	Advisories *Advisories
+	// Retain, when above 0, keeps the newest Retain versions of each
+	// package name and architecture, including versions the upstream
+	// dropped since the previous snapshot.
+	Retain int
 	// Verbatim keeps upstream's metadata byte for byte; it cannot be
 	// combined with Filter.
 	Verbatim    bool
@@ -106,6 +110,12 @@ func (s *Source) Kind() string { return "yum" }
 
 // Name implements source.Source.
 func (s *Source) Name() string { return s.opt.Name }
+
+// subset reports whether something narrows the packages (a filter, a
+// node list or advisories), as opposed to every package, regenerated.
+func (s *Source) subset() bool {
+	return len(s.opt.Filter) > 0 || s.opt.FilterFrom != "" || s.opt.Advisories != nil
+}
 
 // filtered reports whether this source publishes regenerated metadata.
 func (s *Source) filtered() bool { return !s.opt.Verbatim }

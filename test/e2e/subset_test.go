@@ -126,3 +126,24 @@ func TestYumFilterCheckAndNodeList(t *testing.T) {
 		}
 	})
 }
+
+// yum retain: after the upstream replaced lonely 0.1 by 0.2, the new
+// snapshot still installs lonely 0.1 with dnf, from the subset alone.
+func TestYumRetainInstallsDroppedVersion(t *testing.T) {
+	up := newYumUpstream(t)
+	upKey := up.fix.Signer.PublicKeyFile
+	addr := freePort(t)
+	e := yumSubsetEnv(t, up.Server, upKey, addr, "    retain: {versions: 2}\n")
+	e.sync()
+	newer := yumtest.Build(t, t.TempDir(), []yumtest.Package{{Name: "lonely", Version: "0.2", Release: "1"}})
+	up.fix.Signer.SignRPMs(t, newer...)
+	os.Remove(filepath.Join(up.dir, "Packages", "lonely-0.1-1.noarch.rpm"))
+	yumtest.MakeRepo(t, up.dir, newer, up.fix.Signer, yumtest.RepoOptions{UpdateInfo: updateInfo, Comps: comps})
+	id2 := e.sync()
+	base := e.serve(addr)
+	for _, want := range []string{"lonely-0.1", "lonely-0.2"} {
+		if out, ok := dnfAssumeNo(t, base, id2, upKey, want); !ok || !strings.Contains(out, strings.TrimPrefix(want, "lonely-")+"-1") {
+			t.Errorf("dnf install --assumeno %s from the retained snapshot:\n%s", want, out)
+		}
+	}
+}
