@@ -109,6 +109,9 @@ func (s *Source) settings(env *source.Env, node *nodeList) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n%q\n%q\n%q\n%v %v %v %q\n%q\n%v %v %v\n", layoutVersion, s.base, c.Suites, c.Components, c.Architectures,
 		c.Sources, c.Udebs, c.Contents, c.Translations, c.Filter, c.FilterWithDeps, c.FilterRecommends, c.Verbatim)
+	if c.DEP11 {
+		fmt.Fprintf(h, "dep11\n")
+	}
 	if node != nil || c.FilterCheck || c.Retain != nil {
 		fmt.Fprintf(h, "check %v\n", c.FilterCheck)
 		if node != nil {

@@ -139,7 +139,7 @@ func (r *run) sync(ctx context.Context) (*source.Result, error) {
 func (r *run) plan() error {
 	c := r.s.cfg
 	sel := selection{components: c.Components, architectures: c.Architectures, sources: c.Sources,
-		udebs: c.Udebs, translations: c.Translations, contents: c.Contents}
+		udebs: c.Udebs, translations: c.Translations, contents: c.Contents, dep11: c.DEP11}
 	for _, u := range r.ups {
 		ixs, skipped, err := sel.plan(u.suite, u.rel)
 		if err != nil {

@@ -55,9 +55,12 @@ type AptSource struct {
 	Udebs              bool     `yaml:"udebs"`
 	Translations       []string `yaml:"translations"`
 	Contents           bool     `yaml:"contents"`
-	Filter             []string `yaml:"filter"`
-	FilterWithDeps     bool     `yaml:"filter_with_deps"`
-	FilterRecommends   bool     `yaml:"filter_recommends"`
+	// DEP11 also mirrors the AppStream metadata (dep11/Components-ARCH.yml,
+	// icons) the Release lists.
+	DEP11            bool     `yaml:"dep11"`
+	Filter           []string `yaml:"filter"`
+	FilterWithDeps   bool     `yaml:"filter_with_deps"`
+	FilterRecommends bool     `yaml:"filter_recommends"`
 	// FilterCheck proves after the sync that every filtered package
 	// installs from the published indices alone.
 	FilterCheck bool `yaml:"filter_check"`

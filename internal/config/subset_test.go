@@ -10,7 +10,7 @@ func TestSubsetKeys(t *testing.T) {
 	cfg, err := Parse("/etc/m/m.yaml", []byte(`
 apt:
   - {name: d, url: "http://x/debian", suites: [bookworm], insecure_skip_verify: true,
-     filter_from: node.list, filter_check: true, retain: {versions: 3}}
+     filter_from: node.list, filter_check: true, retain: {versions: 3}, dep11: true}
 yum:
   - {name: a, url: "http://x/a", gpgkey: k, filter: [bash], filter_with_deps: true, filter_check: true}
   - {name: b, url: "http://x/b", gpgkey: k, filter_from: rpms.list, retain: {versions: 2}}
@@ -18,7 +18,7 @@ yum:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a := cfg.Apt[0]; a.FilterFrom != filepath.Join("/etc/m", "node.list") || !a.FilterCheck || a.Retain == nil || a.Retain.Versions != 3 {
+	if a := cfg.Apt[0]; a.FilterFrom != filepath.Join("/etc/m", "node.list") || !a.FilterCheck || a.Retain == nil || a.Retain.Versions != 3 || !a.DEP11 {
 		t.Errorf("apt: %+v", a)
 	}
 	if !cfg.Yum[0].FilterCheck || cfg.Yum[1].FilterFrom != "/etc/m/rpms.list" || cfg.Yum[1].Retain.Versions != 2 || cfg.Yum[1].IsVerbatim() {

@@ -25,6 +25,9 @@ type Package struct {
 	Source                                                                 string // default Name
 	Component                                                              string // default the repo's first component
 	Suite                                                                  string // default the repo's first suite
+	// Udeb makes a debian-installer package (NAME_VER_ARCH.udeb, listed in
+	// COMP/debian-installer/binary-ARCH/Packages).
+	Udeb bool
 	// Payload is installed as /usr/share/doc/NAME/payload; it makes the
 	// .deb as large as wanted. Default: "NAME VERSION\n".
 	Payload []byte
@@ -68,7 +71,11 @@ func (p *Package) poolPath() string {
 	if i := strings.IndexByte(ver, ':'); i >= 0 {
 		ver = ver[i+1:]
 	}
-	return fmt.Sprintf("pool/%s/%s/%s/%s_%s_%s.deb", p.Component, prefix, p.Source, p.Name, ver, p.Arch)
+	ext := ".deb"
+	if p.Udeb {
+		ext = ".udeb"
+	}
+	return fmt.Sprintf("pool/%s/%s/%s/%s_%s_%s%s", p.Component, prefix, p.Source, p.Name, ver, p.Arch, ext)
 }
 
 func (p *Package) control() string {
