@@ -180,4 +180,3 @@ func candidate(t *testing.T, c *chrootApt) string {
 	}
 	return m[1]
 }
-
