@@ -128,7 +128,11 @@ func solve(suites, archs []string, pkgs []*binPkg, names []string, opt closureOp
 					out.sel[view[i].key()] = true
 				}
 				for _, m := range got.Missing {
-					note(&out.missing, m)
+					rel, _, _ := strings.Cut(m, " (of ")
+					if !seen["missing\x00"+rel] {
+						seen["missing\x00"+rel] = true
+						out.missing = append(out.missing, m) // the first package that needs it
+					}
 				}
 			}
 			if len(names) > 0 {
