@@ -17,6 +17,10 @@ func yumSources(cfg *config.Config) ([]source.Source, error) {
 			InsecureSkipVerify: y.InsecureSkipVerify,
 			Filter:             y.Filter,
 			FilterWithDeps:     y.FilterWithDeps,
+			FilterCheck:        y.FilterCheck,
+			FilterFrom:         y.FilterFrom,
+			Advisories:         advisories(y.Advisories),
+			Retain:             retainVersions(y.Retain),
 			Verbatim:           y.IsVerbatim(),
 		})
 		if err != nil {
@@ -25,4 +29,18 @@ func yumSources(cfg *config.Config) ([]source.Source, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+func advisories(a *config.Advisories) *yum.Advisories {
+	if a == nil {
+		return nil
+	}
+	return &yum.Advisories{Types: a.Types, Severities: a.Severities}
+}
+
+func retainVersions(r *config.Retain) int {
+	if r == nil {
+		return 0
+	}
+	return r.Versions
 }

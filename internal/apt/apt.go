@@ -107,11 +107,23 @@ const layoutVersion = "apt-1"
 // settings is a digest of everything besides the upstream that shapes
 // the tree: when it and every suite's Release are unchanged, the previous
 // tree is reused as is.
-func (s *Source) settings(env *source.Env) string {
+func (s *Source) settings(env *source.Env, node *nodeList) string {
 	c := s.cfg
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n%q\n%q\n%q\n%v %v %v %q\n%q\n%v %v %v\n", layoutVersion, s.base, c.Suites, c.Components, c.Architectures,
 		c.Sources, c.Udebs, c.Contents, c.Translations, c.Filter, c.FilterWithDeps, c.FilterRecommends, c.Verbatim)
+	if c.DEP11 {
+		fmt.Fprintf(h, "dep11\n")
+	}
+	if node != nil || c.FilterCheck || c.Retain != nil {
+		fmt.Fprintf(h, "check %v\n", c.FilterCheck)
+		if node != nil {
+			fmt.Fprintf(h, "from %s\n", node.digest)
+		}
+		if c.Retain != nil {
+			fmt.Fprintf(h, "retain %d\n", c.Retain.Versions)
+		}
+	}
 	fmt.Fprintf(h, "%s\n%s\n", env.PublicURL, signerID(env.Signer))
 	return hex.EncodeToString(h.Sum(nil))
 }

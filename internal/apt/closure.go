@@ -1,114 +1,227 @@
 package apt
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 
-	"github.com/mirrord/mirrord/internal/debver"
+	"github.com/mirrord/mirrord/internal/apt/resolve"
 )
 
-// universe indexes every package of the mirrored indices for the
-// dependency closure of a filter.
-type universe struct {
-	suites    []string // in config order: a package's own suite is tried first, then these
-	byName    map[string][]*binPkg
-	providers map[string][]provider
-	fallback  string // architecture assumed for arch-all packages of binary-all indices
-	log       *slog.Logger
-}
-
-type provider struct {
-	pkg *binPkg
-	rel debver.Relation
-}
-
-func newUniverse(suites []string, pkgs []*binPkg, fallbackArch string, log *slog.Logger) *universe {
-	u := &universe{suites: suites, byName: map[string][]*binPkg{}, providers: map[string][]provider{}, fallback: fallbackArch, log: log}
-	for _, p := range pkgs {
-		u.byName[p.Name] = append(u.byName[p.Name], p)
-		if p.Provides == "" {
-			continue
-		}
-		provs, err := debver.ParseProvides(p.Provides)
-		if err != nil {
-			log.Warn("ignoring unparsable Provides", "package", p.Name, "version", p.Version, "err", err)
-			continue
-		}
-		for _, r := range provs {
-			u.providers[r.Name] = append(u.providers[r.Name], provider{p, r})
-		}
-	}
-	return u
-}
+// ErrFilterUnmatched marks a filter pattern that selects nothing.
+var ErrFilterUnmatched = errors.New("filter matches nothing")
 
 // closureOptions say which packages a filter selects.
 type closureOptions struct {
 	patterns   []string
 	deps       bool // follow Pre-Depends and Depends
 	recommends bool // and Recommends
+	node       *nodeList
+	check      bool // prove the result installs alone
 }
 
-// closure returns the keys (binPkg.key) of the selected packages: in every
-// suite, the newest version of each package whose name matches a pattern
-// (per architecture), and, with deps, what their relations need,
-// transitively. An OR group already satisfied by a selected package adds
-// nothing; otherwise its first alternative that resolves is taken.
-func (u *universe) closure(opt closureOptions) map[string]bool {
-	c := &closer{u: u, opt: opt, sel: map[string]bool{}}
-	for _, pat := range opt.patterns {
-		if n := c.roots(pat); n == 0 {
-			u.log.Warn("filter pattern matches no package", "pattern", pat)
+// closure returns the keys (binPkg.key) of the selected packages.
+//
+// Without deps: in every suite, the newest version per architecture of
+// each package whose name matches a pattern.
+//
+// With deps, what apt on a node would install: for every prefix of the
+// configured suites (a node may use bookworm alone, or bookworm and
+// bookworm-updates) and every configured architecture as the node's
+// native one (the others foreign), each matching package is installed
+// alone with the resolver, and the union of the choices is kept. A
+// matching package that cannot be installed fails the sync naming the
+// chain; a dependency nothing in the indices is named like is a warning
+// (another repository must provide it).
+//
+// A node list (filter_from) is installed as a whole, each listed package
+// at its listed version, over all suites; a listed version the indices
+// lack fails the sync. With check, the selection is then resolved again
+// from itself alone, and anything it lacks is an error.
+func closure(suites, archs []string, pkgs []*binPkg, opt closureOptions, log *slog.Logger) (map[string]bool, error) {
+	var names []string
+	if len(opt.patterns) > 0 {
+		var err error
+		if names, err = matchNames(suites, pkgs, opt.patterns); err != nil {
+			return nil, err
 		}
 	}
-	for len(c.queue) > 0 {
-		p := c.queue[0]
-		c.queue = c.queue[1:]
-		if opt.deps {
-			c.follow(p)
+	if opt.node != nil {
+		if miss := opt.node.absent(pkgs); len(miss) > 0 {
+			return nil, fmt.Errorf("%w: filter_from %s lists %d package versions the upstream does not have: %s", ErrNotUpstream, opt.node.file, len(miss), firstN(miss, 50))
 		}
 	}
-	if c.unresolved > 0 {
-		u.log.Warn("some dependencies of filtered packages are not in the mirrored indices (they may come from another repository)", "count", c.unresolved)
+	sel := map[string]bool{}
+	if !opt.deps && opt.node == nil {
+		for _, p := range newestPerSuite(pkgs, names) {
+			sel[p.key()] = true
+		}
+		return sel, nil
 	}
-	return c.sel
-}
-
-type closer struct {
-	u          *universe
-	opt        closureOptions
-	sel        map[string]bool
-	queue      []*binPkg
-	unresolved int
-}
-
-func (c *closer) add(p *binPkg) {
-	if k := p.key(); !c.sel[k] {
-		c.sel[k] = true
-		c.queue = append(c.queue, p)
+	res := solve(suites, archs, pkgs, names, opt)
+	if len(res.errs) > 0 {
+		return nil, fmt.Errorf("%w: %s", ErrUninstallable, firstN(res.errs, 10))
 	}
+	if len(res.missing) > 0 {
+		log.Warn("dependencies of filtered packages are not in the mirrored indices (another repository must provide them)",
+			"count", len(res.missing), "missing", firstN(res.missing, 20))
+	}
+	if !opt.check {
+		return res.sel, nil
+	}
+	var subset []*binPkg
+	for _, p := range pkgs {
+		if res.sel[p.key()] {
+			subset = append(subset, p)
+		}
+	}
+	again := solve(suites, archs, subset, names, opt)
+	problems := append(again.errs, again.missing...)
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("%w: filter_check: the published subset alone cannot install what the filter asks for: %s", ErrUninstallable, firstN(problems, 20))
+	}
+	log.Info("filter_check: every filtered package installs from the published subset alone", "packages", len(subset))
+	return res.sel, nil
 }
 
-// roots selects the newest version per suite and architecture of every
-// package whose name matches pat.
-func (c *closer) roots(pat string) int {
-	newest := map[string]*binPkg{}
-	for name, pkgs := range c.u.byName {
-		if ok, _ := path.Match(pat, name); !ok {
+// ErrNotUpstream marks a filter_from entry the upstream does not carry.
+var ErrNotUpstream = errors.New("listed packages are not in the upstream")
+
+// solved is what solve found.
+type solved struct {
+	sel           map[string]bool
+	errs, missing []string
+}
+
+// solve runs the resolver for the named roots (each alone, in every
+// prefix view of the suites) and for the node list (all together, over
+// every suite), for every architecture as the native one.
+func solve(suites, archs []string, pkgs []*binPkg, names []string, opt closureOptions) solved {
+	out := solved{sel: map[string]bool{}}
+	seen := map[string]bool{}
+	note := func(list *[]string, s string) {
+		if !seen[s] {
+			seen[s] = true
+			*list = append(*list, s)
+		}
+	}
+	ropt := resolve.Options{Recommends: opt.recommends}
+	for k := range suites {
+		view := viewOf(pkgs, suites[:k+1])
+		last := k == len(suites)-1
+		if len(names) == 0 && !last {
 			continue
 		}
-		for _, p := range pkgs {
-			k := p.suite + "\x00" + p.Name + "\x00" + p.Arch
-			if cur := newest[k]; cur == nil || newer(p, cur) {
-				newest[k] = p
+		for i, native := range archs {
+			order := append([]string{native}, slices.Delete(slices.Clone(archs), i, i+1)...)
+			where := fmt.Sprintf("suites %s, %s", strings.Join(suites[:k+1], "+"), native)
+			install := func(u *resolve.Universe, reqs []resolve.Request) {
+				got, err := u.Install(reqs, ropt)
+				if err != nil {
+					note(&out.errs, where+": "+err.Error())
+				}
+				for _, i := range got.Chosen {
+					out.sel[view[i].key()] = true
+				}
+				for _, m := range got.Missing {
+					rel, _, _ := strings.Cut(m, " (of ")
+					if !seen["missing\x00"+rel] {
+						seen["missing\x00"+rel] = true
+						out.missing = append(out.missing, m) // the first package that needs it
+					}
+				}
+			}
+			if len(names) > 0 {
+				u := newResolveUniverse(view, order, nil)
+				for _, name := range names {
+					if u.Has(name, native) {
+						install(u, []resolve.Request{{Name: name, Arch: native}})
+					}
+				}
+			}
+			if opt.node != nil && last {
+				u := newResolveUniverse(view, order, opt.node.pins)
+				var reqs []resolve.Request
+				for _, name := range opt.node.names {
+					if u.HasVersion(name, native, opt.node.pins[name]) {
+						reqs = append(reqs, resolve.Request{Name: name, Arch: native})
+					}
+				}
+				if len(reqs) > 0 {
+					install(u, reqs)
+				}
 			}
 		}
 	}
-	for _, p := range newest {
-		c.add(p)
+	return out
+}
+
+// ErrUninstallable marks a filtered package whose dependencies the
+// mirrored indices cannot satisfy.
+var ErrUninstallable = errors.New("a filtered package cannot be installed from the mirrored indices")
+
+// matchNames lists the package names the patterns select, in sorted
+// order; a pattern that selects none is an error.
+func matchNames(suites []string, pkgs []*binPkg, patterns []string) ([]string, error) {
+	all := map[string]bool{}
+	for _, p := range pkgs {
+		all[p.Name] = true
 	}
-	return len(newest)
+	var names, unmatched []string
+	hit := map[string]bool{}
+	for _, pat := range patterns {
+		n := 0
+		for name := range all {
+			if ok, _ := path.Match(pat, name); ok {
+				n++
+				if !hit[name] {
+					hit[name] = true
+					names = append(names, name)
+				}
+			}
+		}
+		if n == 0 {
+			unmatched = append(unmatched, pat)
+		}
+	}
+	if len(unmatched) > 0 {
+		return nil, fmt.Errorf("%w: filter pattern %s matches no package in suites %s; check the name (patterns are shell globs on package names)", ErrFilterUnmatched, quoteList(unmatched), strings.Join(suites, ", "))
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// newestPerSuite picks, per suite, name and architecture, the newest
+// version of each named package.
+func newestPerSuite(pkgs []*binPkg, names []string) []*binPkg {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	newest := map[string]*binPkg{}
+	var order []string
+	for _, p := range pkgs {
+		if !want[p.Name] {
+			continue
+		}
+		k := p.suite + "\x00" + p.Name + "\x00" + p.Arch
+		cur := newest[k]
+		if cur == nil {
+			order = append(order, k)
+		}
+		if cur == nil || newer(p, cur) {
+			newest[k] = p
+		}
+	}
+	out := make([]*binPkg, 0, len(order))
+	for _, k := range order {
+		out = append(out, newest[k])
+	}
+	return out
 }
 
 func newer(a, b *binPkg) bool {
@@ -118,101 +231,51 @@ func newer(a, b *binPkg) bool {
 	return a.verOK && !b.verOK
 }
 
-// follow selects what p's relations need.
-func (c *closer) follow(p *binPkg) {
-	fields := []string{p.PreDepends, p.Depends}
-	if c.opt.recommends {
-		fields = append(fields, p.Recommends)
-	}
-	for _, f := range fields {
-		groups, err := debver.ParseRelations(f)
-		if err != nil {
-			c.u.log.Warn("ignoring unparsable relation field", "package", p.Name, "version", p.Version, "err", err)
-			continue
-		}
-		for _, g := range groups {
-			c.satisfy(p, g)
-		}
-	}
-}
-
-func (c *closer) satisfy(p *binPkg, g debver.Alternatives) {
-	from := p.Arch
-	if from == "all" {
-		from = p.idxArch
-		if from == "all" {
-			from = c.u.fallback
-		}
-	}
-	var picks []*binPkg
-	applies := false
-	for _, alt := range g {
-		if !alt.AppliesTo(from) {
-			continue // this alternative does not exist on this architecture
-		}
-		applies = true
-		cands := c.candidates(alt, from)
-		if slices.ContainsFunc(cands, func(q *binPkg) bool { return c.sel[q.key()] }) {
-			return
-		}
-		if picks == nil && len(cands) > 0 {
-			picks = cands
-		}
-	}
-	if !applies {
-		return
-	}
-	if picks == nil {
-		c.unresolved++
-		c.u.log.Debug("unresolved dependency", "package", p.Name, "version", p.Version, "relation", g.String())
-		return
-	}
-	c.add(c.best(picks, p.suite))
-}
-
-// candidates lists the packages that satisfy alt for a package of
-// architecture from: real packages first, then providers.
-func (c *closer) candidates(alt debver.Relation, from string) []*binPkg {
+// viewOf lists the packages of the given suites, in suite order (the
+// order apt on a node reads its sources in).
+func viewOf(pkgs []*binPkg, suites []string) []*binPkg {
 	var out []*binPkg
-	for _, q := range c.u.byName[alt.Name] {
-		if q.verOK && debver.ArchMatches(alt, from, q.Arch, q.MA) && alt.SatisfiedBy(q.ver) {
-			out = append(out, q)
-		}
-	}
-	if len(out) > 0 {
-		return out
-	}
-	for _, pr := range c.u.providers[alt.Name] {
-		if !debver.ArchMatches(alt, from, pr.pkg.Arch, pr.pkg.MA) {
-			continue
-		}
-		if alt.Op == debver.OpNone || (pr.rel.Op == debver.OpEq && alt.SatisfiedBy(pr.rel.Version)) {
-			out = append(out, pr.pkg)
+	for _, s := range suites {
+		for _, p := range pkgs {
+			if p.suite == s {
+				out = append(out, p)
+			}
 		}
 	}
 	return out
 }
 
-// best picks among candidates (all real packages of one name, or all
-// providers): the dependent's own suite first, then the suites in config
-// order; within a suite the lowest name, then the newest version wins.
-func (c *closer) best(cands []*binPkg, suite string) *binPkg {
-	order := append([]string{suite}, c.u.suites...)
-	for _, s := range order {
-		var pick *binPkg
-		for _, q := range cands {
-			if q.suite != s {
-				continue
-			}
-			if pick == nil || q.Name < pick.Name || (q.Name == pick.Name && newer(q, pick)) {
-				pick = q
-			}
-		}
-		if pick != nil {
-			return pick
-		}
+// newResolveUniverse builds the resolver's view of pkgs.
+func newResolveUniverse(pkgs []*binPkg, archs []string, pin map[string]string) *resolve.Universe {
+	rs := make([]*resolve.Package, len(pkgs))
+	for i, p := range pkgs {
+		rs[i] = p.resolvePkg()
 	}
-	return cands[0]
+	return resolve.New(rs, archs, pin)
+}
+
+// resolvePkg is the resolver's copy of p.
+func (p *binPkg) resolvePkg() *resolve.Package {
+	return &resolve.Package{Name: p.Name, Version: p.Version, Arch: p.Arch, MultiArch: p.MA,
+		Essential: strings.EqualFold(p.Essential, "yes"), Important: strings.EqualFold(p.Important, "yes"), Priority: p.Priority,
+		PreDepends: p.PreDepends, Depends: p.Depends, Recommends: p.Recommends, Conflicts: p.Conflicts, Breaks: p.Breaks, Provides: p.Provides}
+}
+
+func quoteList(list []string) string {
+	q := make([]string, len(list))
+	for i, s := range list {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
+}
+
+// firstN renders the first n entries of list and, past them, how many
+// more there are: "a, b, c (and 12 more)".
+func firstN(list []string, n int) string {
+	if len(list) <= n {
+		return strings.Join(list, ", ")
+	}
+	return fmt.Sprintf("%s (and %d more)", strings.Join(list[:n], ", "), len(list)-n)
 }
 
 // subset is what a filter keeps; a nil *subset keeps everything.
@@ -232,22 +295,63 @@ func (s *subset) hasSource(suite, name string) bool {
 
 // selectPackages returns the filter's subset, or nil when there is no
 // filter (everything is mirrored).
-func (r *run) selectPackages() *subset {
+func (r *run) selectPackages() (*subset, error) {
 	if !r.filtered() {
-		return nil
+		return nil, nil
 	}
 	var all []*binPkg
 	for _, ix := range r.ixs {
 		all = append(all, ix.pkgs...)
 	}
-	u := newUniverse(r.s.cfg.Suites, all, r.s.cfg.Architectures[0], r.env.Log)
+	if len(r.s.filters) == 0 && r.node == nil { // retain alone: everything, trimmed
+		sel := &subset{pkgs: map[string]bool{}, srcs: map[string]bool{}}
+		for _, p := range all {
+			sel.pkgs[p.key()] = true
+		}
+		r.retainNewest(sel, r.s.cfg.Retain.Versions)
+		sel.addSources(all)
+		return sel, nil
+	}
 	sel := &subset{srcs: map[string]bool{}}
-	sel.pkgs = u.closure(closureOptions{patterns: r.s.filters, deps: r.s.cfg.FilterWithDeps, recommends: r.s.cfg.FilterRecommends})
+	var err error
+	sel.pkgs, err = closure(r.s.cfg.Suites, r.s.cfg.Architectures, all,
+		closureOptions{patterns: r.s.filters, deps: r.s.followDeps(), recommends: r.s.cfg.FilterRecommends,
+			node: r.node, check: r.s.cfg.FilterCheck}, r.env.Log)
+	if err != nil {
+		return nil, err
+	}
+	if r.s.cfg.Retain != nil {
+		r.keepRetained(sel, all)
+		r.retainNewest(sel, r.s.cfg.Retain.Versions)
+	}
+	sel.addSources(all)
+	r.env.Log.Info("filter selected packages", "packages", len(sel.pkgs))
+	return sel, nil
+}
+
+// addSources keeps the source packages of the kept binaries.
+func (s *subset) addSources(all []*binPkg) {
 	for _, p := range all {
-		if sel.pkgs[p.key()] {
-			sel.srcs[p.suite+"\x00"+strings.ToLower(p.Source)] = true
+		if s.pkgs[p.key()] {
+			s.srcs[p.suite+"\x00"+strings.ToLower(p.Source)] = true
 		}
 	}
-	r.env.Log.Info("filter selected packages", "packages", len(sel.pkgs))
-	return sel
+}
+
+// keepRetained adds the retained versions (those only the previous
+// snapshot still had) of every package name the filter selects.
+func (r *run) keepRetained(sel *subset, all []*binPkg) {
+	names := map[string]bool{}
+	for _, p := range all {
+		if sel.pkgs[p.key()] {
+			names[p.Name] = true
+		}
+	}
+	for _, ix := range r.ixs {
+		for _, p := range ix.pkgs[ix.nUpOr():] {
+			if names[p.Name] {
+				sel.pkgs[p.key()] = true
+			}
+		}
+	}
 }

@@ -17,6 +17,7 @@ const (
 	kindSources                      // source/Sources
 	kindTranslation                  // i18n/Translation-LANG
 	kindContents                     // Contents-ARCH
+	kindDEP11                        // dep11/Components-ARCH.yml, icons-SIZE.tar, CID-Index-ARCH.json
 )
 
 // parsed reports whether mirrord reads the index (to find pool files and
@@ -79,6 +80,7 @@ type selection struct {
 	udebs         bool
 	translations  []string
 	contents      bool
+	dep11         bool
 }
 
 // plan lists the indices of suite to mirror. A missing Packages or
@@ -129,6 +131,9 @@ func (sel selection) planComponent(comp string, rel *release, add func(string, i
 		}
 		if sel.contents && arch != "all" {
 			_ = add(comp+"/Contents-"+arch, kindContents, comp, arch, false)
+			if sel.udebs {
+				_ = add(comp+"/Contents-udeb-"+arch, kindContents, comp, arch, false)
+			}
 		}
 	}
 	if sel.sources {
@@ -139,7 +144,45 @@ func (sel selection) planComponent(comp string, rel *release, add func(string, i
 	for _, lang := range sel.translations {
 		_ = add(comp+"/i18n/Translation-"+lang, kindTranslation, comp, "", false)
 	}
+	if sel.dep11 {
+		for _, name := range dep11Files(rel, comp, archs) {
+			_ = add(name, kindDEP11, comp, "", false)
+		}
+	}
 	return nil
+}
+
+// dep11Files lists the AppStream (DEP-11) files the Release lists for
+// comp, without compression suffix: Components-ARCH.yml and
+// CID-Index-ARCH.json for the configured architectures, and every
+// icons-SIZE.tar. Sorted.
+func dep11Files(rel *release, comp string, archs []string) []string {
+	seen := map[string]bool{}
+	prefix := comp + "/dep11/"
+	for p := range rel.files {
+		base, ok := strings.CutPrefix(p, prefix)
+		if !ok || strings.Contains(base, "/") {
+			continue
+		}
+		for _, suf := range readSuffixes {
+			if suf != "" {
+				base = strings.TrimSuffix(base, suf)
+			}
+		}
+		keep := strings.HasPrefix(base, "icons-") && strings.HasSuffix(base, ".tar")
+		for _, a := range archs {
+			keep = keep || base == "Components-"+a+".yml" || base == "CID-Index-"+a+".json"
+		}
+		if keep {
+			seen[prefix+base] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for p := range seen {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // available summarises the Packages/Sources indices a Release lists, for

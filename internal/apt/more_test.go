@@ -70,7 +70,7 @@ func TestSuitesArchitecturesAndByHash(t *testing.T) {
 
 func TestSourcesAndTranslations(t *testing.T) {
 	up := apttest.New(t, apttest.Options{Debs: debCache})
-	up.Add(t, apttest.Package{Name: "hello", Version: "2.10-3"})
+	up.Add(t, apttest.Package{Name: "hello", Version: "2.10-3"}, apttest.Package{Name: "other", Version: "1.0-1"})
 	up.AddSource(t, "hello", "2.10-3", []byte("not really a tarball\n"))
 	up.Publish(t)
 	up.WriteIndex(t, "dists/stable/main/i18n/Translation-en", []byte("Package: hello\nDescription-md5: 0123\nDescription-en: hi\n greeting\n\n"))
@@ -95,7 +95,7 @@ func TestSourcesAndTranslations(t *testing.T) {
 		t.Errorf("showsrc: %s", out)
 	}
 	// A filter keeps the sources of the binaries it keeps, and no others.
-	for filter, want := range map[string]bool{"hello": true, "nothing-like-it": false} {
+	for filter, want := range map[string]bool{"hello": true, "other": false} {
 		m := newMirror(t)
 		rec := m.mustSync(newSource(t, aptConfig(up, func(c *config.AptSource) { c.Sources, c.Filter = true, []string{filter} })))
 		if _, ok := m.tree(rec).Lookup("pool/main/h/hello/hello_2.10-3.dsc"); ok != want {

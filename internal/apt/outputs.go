@@ -132,16 +132,24 @@ func (r *run) regenerate(ctx context.Context, ix *ixState, suffixes []string, ke
 	if err != nil {
 		return err
 	}
-	err = r.readStanzas(ctx, ix, nil, func(p *paragraphs, ord int) error {
-		if !keep(ord) {
-			return nil
-		}
-		if _, err := sk.Write(p.raw()); err != nil {
+	write := func(stanza []byte) error {
+		if _, err := sk.Write(stanza); err != nil {
 			return err
 		}
 		_, err := sk.Write([]byte{'\n'})
 		return err
+	}
+	err = r.readStanzas(ctx, ix, nil, func(p *paragraphs, ord int) error {
+		if !keep(ord) {
+			return nil
+		}
+		return write(p.raw())
 	})
+	for i, stanza := range ix.extra {
+		if err == nil && keep(ix.nUp+i) {
+			err = write(stanza)
+		}
+	}
 	if err != nil {
 		sk.Abort(err)
 		return fmt.Errorf("suite %s: writing %s: %w", ix.suite, ix.name, err)

@@ -26,10 +26,12 @@ type binPkg struct {
 	MA                  debver.MultiArch
 	Source              string // source package name (Source field without version)
 	File                poolFile
-	// Relation fields, kept only when dependencies are followed.
-	PreDepends, Depends, Recommends, Provides string
-	ord                                       int    // stanza number within its index
-	suite, idxArch                            string // where the stanza was listed
+	// Relation fields (and what apt ranks providers by), kept only when
+	// dependencies are followed.
+	PreDepends, Depends, Recommends, Provides, Conflicts, Breaks string
+	Priority, Essential, Important                               string
+	ord                                                          int    // stanza number within its index
+	suite, idxArch                                               string // where the stanza was listed
 }
 
 // key identifies a package version in a suite: selecting it selects every
@@ -115,6 +117,16 @@ func (bp *binParser) relation(pkg *binPkg, name, value []byte) {
 		pkg.Recommends = string(value)
 	case eq(name, "Provides"):
 		pkg.Provides = string(value)
+	case eq(name, "Conflicts"):
+		pkg.Conflicts = string(value)
+	case eq(name, "Breaks"):
+		pkg.Breaks = string(value)
+	case eq(name, "Priority"):
+		pkg.Priority = interned(value, bp.strs)
+	case eq(name, "Essential"):
+		pkg.Essential = interned(value, bp.strs)
+	case eq(name, "Important"):
+		pkg.Important = interned(value, bp.strs)
 	}
 }
 

@@ -42,7 +42,7 @@ func (r *run) readIndex(ctx context.Context, ix *ixState) error {
 	}
 	ix.out[best.suffix] = info
 	if !ix.kind.parsed() {
-		return nil
+		return r.storePlain(ctx, ix)
 	}
 	gen := r.generated(ix)
 	if len(gen) == 0 {
@@ -170,7 +170,7 @@ func (r *run) record(ix *ixState, p *paragraphs, ord int) error {
 		return nil
 	}
 	if ix.parser == nil {
-		ix.parser = &binParser{keepRelations: r.filtered() && r.s.cfg.FilterWithDeps, strs: map[string]string{}}
+		ix.parser = &binParser{keepRelations: r.filtered() && r.s.followDeps(), strs: map[string]string{}}
 	}
 	pkg, err := ix.parser.parse(p, ord)
 	if err != nil {
@@ -186,4 +186,40 @@ type countWriter int64
 func (c *countWriter) Write(p []byte) (int, error) {
 	*c += countWriter(len(p))
 	return len(p), nil
+}
+
+// maxPassThroughSize caps the decompressed size of an index mirrord
+// passes through (Contents-amd64 is the largest, under 1 GiB).
+const maxPassThroughSize = 8 << 30
+
+// storePlain stores the decompressed form of a passed-through index
+// (Contents, Translation, DEP-11) beside the compressed one, checked
+// against the plain SHA256 the upstream Release lists when it lists one:
+// apt only fetches an index target whose uncompressed name the Release
+// lists, and mirrord's Release lists only what it serves.
+func (r *run) storePlain(ctx context.Context, ix *ixState) error {
+	best := ix.best()
+	if r.s.cfg.Verbatim || best.suffix == "" {
+		return nil
+	}
+	b, err := r.env.Blobs.Open(ctx, best.sum.SHA256)
+	if err != nil {
+		return fmt.Errorf("opening the stored index: %w", err)
+	}
+	defer b.Close()
+	d, err := decompress(bufio.NewReaderSize(b, 256<<10), best.suffix, maxPassThroughSize)
+	if err != nil {
+		return fmt.Errorf("suite %s: %s: %w", ix.suite, ix.path(best.suffix), err)
+	}
+	defer d.Close()
+	exp := store.Expect{MaxSize: maxPassThroughSize}
+	if ix.plain != nil {
+		exp = store.Expect{Digest: ix.plain.SHA256, Size: ix.plain.Size}
+	}
+	info, err := r.env.Blobs.Put(ctx, d, exp)
+	if err != nil {
+		return fmt.Errorf("suite %s: %s decompressed from %s: %w", ix.suite, ix.name, ix.path(best.suffix), err)
+	}
+	ix.out[""] = info
+	return nil
 }

@@ -32,11 +32,17 @@ func (s *Source) Sync(ctx context.Context, env *source.Env) (*source.Result, err
 		}
 		ups = append(ups, u)
 	}
-	meta := s.meta(env, ups)
+	var node *nodeList
+	if s.cfg.FilterFrom != "" {
+		if node, err = readNodeList(s.cfg.FilterFrom); err != nil {
+			return nil, err
+		}
+	}
+	meta := s.meta(env, ups, node)
 	if res, err := s.reuse(ctx, env, meta); res != nil || err != nil {
 		return res, err
 	}
-	r := &run{s: s, env: env, ups: ups, entries: map[string]snapshot.Entry{}, pool: map[string]poolFile{}}
+	r := &run{s: s, env: env, ups: ups, node: node, entries: map[string]snapshot.Entry{}, pool: map[string]poolFile{}}
 	res, err := r.sync(ctx)
 	if err != nil {
 		return nil, err
@@ -46,8 +52,8 @@ func (s *Source) Sync(ctx context.Context, env *source.Env) (*source.Result, err
 }
 
 // meta is what a snapshot records to recognise an unchanged upstream.
-func (s *Source) meta(env *source.Env, ups []*upstream) map[string]string {
-	m := map[string]string{"settings": s.settings(env)}
+func (s *Source) meta(env *source.Env, ups []*upstream, node *nodeList) map[string]string {
+	m := map[string]string{"settings": s.settings(env, node)}
 	for _, u := range ups {
 		m["release."+u.suite] = u.identity()
 	}
@@ -83,6 +89,7 @@ type run struct {
 	s       *Source
 	env     *source.Env
 	ups     []*upstream
+	node    *nodeList // filter_from, when set
 	ixs     []*ixState
 	entries map[string]snapshot.Entry // dists/ files of the tree, by path
 	pool    map[string]poolFile       // pool files of the tree, by path
@@ -95,6 +102,10 @@ type ixState struct {
 	pkgs []*binPkg
 	srcs []srcPkg
 	out  map[string]store.Info // what is served, by suffix
+	// extra holds stanzas retained from the previous snapshot (retain):
+	// stanza ord nUp+i is extra[i].
+	extra [][]byte
+	nUp   int
 
 	parser *binParser
 }
@@ -106,7 +117,13 @@ func (r *run) sync(ctx context.Context) (*source.Result, error) {
 	if err := r.readIndices(ctx); err != nil {
 		return nil, err
 	}
-	sel := r.selectPackages()
+	if err := r.retainPrev(ctx); err != nil {
+		return nil, err
+	}
+	sel, err := r.selectPackages()
+	if err != nil {
+		return nil, err
+	}
 	if err := r.outputs(ctx, sel); err != nil {
 		return nil, err
 	}
@@ -122,7 +139,7 @@ func (r *run) sync(ctx context.Context) (*source.Result, error) {
 func (r *run) plan() error {
 	c := r.s.cfg
 	sel := selection{components: c.Components, architectures: c.Architectures, sources: c.Sources,
-		udebs: c.Udebs, translations: c.Translations, contents: c.Contents}
+		udebs: c.Udebs, translations: c.Translations, contents: c.Contents, dep11: c.DEP11}
 	for _, u := range r.ups {
 		ixs, skipped, err := sel.plan(u.suite, u.rel)
 		if err != nil {
@@ -138,5 +155,14 @@ func (r *run) plan() error {
 	return nil
 }
 
-// filtered reports whether the published indices are a subset.
-func (r *run) filtered() bool { return len(r.s.filters) > 0 }
+// filtered reports whether the published indices are regenerated (a
+// subset, or retained versions added).
+func (r *run) filtered() bool { return r.s.filtered() }
+
+// filtered reports whether the published indices are regenerated.
+func (s *Source) filtered() bool {
+	return len(s.filters) > 0 || s.cfg.FilterFrom != "" || s.cfg.Retain != nil
+}
+
+// followDeps reports whether the subset follows dependencies.
+func (s *Source) followDeps() bool { return s.cfg.FilterWithDeps || s.cfg.FilterFrom != "" }

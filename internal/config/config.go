@@ -134,10 +134,28 @@ type AptSource struct {
 	Udebs              bool     `yaml:"udebs"`
 	Translations       []string `yaml:"translations"`
 	Contents           bool     `yaml:"contents"`
-	Filter             []string `yaml:"filter"`
-	FilterWithDeps     bool     `yaml:"filter_with_deps"`
-	FilterRecommends   bool     `yaml:"filter_recommends"`
-	Verbatim           bool     `yaml:"verbatim"`
+	// DEP11 also mirrors the AppStream metadata (dep11/Components-ARCH.yml,
+	// icons) the Release lists.
+	DEP11            bool     `yaml:"dep11"`
+	Filter           []string `yaml:"filter"`
+	FilterWithDeps   bool     `yaml:"filter_with_deps"`
+	FilterRecommends bool     `yaml:"filter_recommends"`
+	// FilterCheck proves after the sync that every filtered package
+	// installs from the published indices alone.
+	FilterCheck bool `yaml:"filter_check"`
+	// FilterFrom is a node's package list (dpkg-query -W -f
+	// '${Package}=${Version}\n'): exactly those versions and their closure.
+	FilterFrom string  `yaml:"filter_from"`
+	Retain     *Retain `yaml:"retain"`
+	Verbatim   bool    `yaml:"verbatim"`
+}
+
+// Retain keeps older versions of packages in new snapshots after the
+// upstream dropped them.
+type Retain struct {
+	// Versions is how many versions of each package (per suite,
+	// component and architecture) a snapshot keeps, newest first.
+	Versions int `yaml:"versions"`
 }
 
 // YumSource mirrors one yum/dnf repository.
@@ -148,7 +166,22 @@ type YumSource struct {
 	InsecureSkipVerify bool     `yaml:"insecure_skip_verify"`
 	Filter             []string `yaml:"filter"`
 	FilterWithDeps     bool     `yaml:"filter_with_deps"`
-	Verbatim           *bool    `yaml:"verbatim"` // nil: see IsVerbatim
+	// FilterCheck proves after the sync that every filtered package
+	// installs from the published metadata alone.
+	FilterCheck bool `yaml:"filter_check"`
+	// FilterFrom is a node's package list (rpm -qa --qf
+	// '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n'): exactly those and their closure.
+	FilterFrom string `yaml:"filter_from"`
+	// Advisories selects the packages of matching updateinfo advisories.
+	Advisories *Advisories `yaml:"advisories"`
+	Retain     *Retain     `yaml:"retain"`
+	Verbatim   *bool       `yaml:"verbatim"` // nil: see IsVerbatim
+}
+
+// Advisories selects updateinfo advisories by type and severity.
+type Advisories struct {
+	Types      []string `yaml:"types"`      // security, bugfix, enhancement, newpackage
+	Severities []string `yaml:"severities"` // e.g. Critical, Important; empty: any
 }
 
 // IsVerbatim reports whether the repository is mirrored verbatim: the
@@ -157,7 +190,7 @@ func (y YumSource) IsVerbatim() bool {
 	if y.Verbatim != nil {
 		return *y.Verbatim
 	}
-	return len(y.Filter) == 0
+	return len(y.Filter) == 0 && y.FilterFrom == "" && y.Advisories == nil && y.Retain == nil
 }
 
 // GitConfig lists git repositories inline and/or in a repos.yaml file.

@@ -278,6 +278,36 @@ func (v *validator) apt(p string, s *AptSource) {
 	if s.Verbatim && len(s.Filter) > 0 {
 		v.fail(p+".verbatim", "verbatim: true cannot be combined with filter (a filtered mirror rewrites the metadata)")
 	}
+	v.subset(p, subsetKeys{filter: len(s.Filter) > 0, withDeps: s.FilterWithDeps, check: s.FilterCheck, from: &s.FilterFrom,
+		retain: s.Retain, verbatim: s.Verbatim})
+}
+
+// subsetKeys are the keys apt and yum sources share for subsets.
+type subsetKeys struct {
+	filter, withDeps, check, verbatim bool
+	from                              *string
+	retain                            *Retain
+}
+
+// subset checks filter_check, filter_from and retain.
+func (v *validator) subset(p string, k subsetKeys) {
+	if k.check && !(k.filter || *k.from != "") {
+		v.fail(p+".filter_check", "filter_check needs a filter or filter_from to check")
+	} else if k.check && k.filter && !k.withDeps && *k.from == "" {
+		v.fail(p+".filter_check", "filter_check needs filter_with_deps: true (without the dependencies a subset cannot install alone)")
+	}
+	*k.from = v.resolve(*k.from)
+	if *k.from != "" && k.verbatim {
+		v.fail(p+".verbatim", "verbatim: true cannot be combined with filter_from (a subset rewrites the metadata)")
+	}
+	if k.retain != nil {
+		if k.retain.Versions < 1 {
+			v.fail(p+".retain.versions", "must be at least 1 (how many versions of each package to keep), e.g. retain: {versions: 3}")
+		}
+		if k.verbatim {
+			v.fail(p+".retain", "retain cannot be combined with verbatim: true (kept versions rewrite the metadata)")
+		}
+	}
 }
 
 // nonEmpty rejects empty strings in a list.
@@ -301,6 +331,9 @@ func (v *validator) yumSources(srcs []YumSource) {
 		if s.Verbatim != nil && *s.Verbatim && len(s.Filter) > 0 {
 			v.fail(p+".verbatim", "verbatim: true cannot be combined with filter (a filtered mirror rewrites the metadata)")
 		}
+		v.subset(p, subsetKeys{filter: len(s.Filter) > 0, withDeps: s.FilterWithDeps, check: s.FilterCheck, from: &s.FilterFrom,
+			retain: s.Retain, verbatim: s.Verbatim != nil && *s.Verbatim})
+		v.advisories(p, s)
 	}
 }
 
@@ -598,4 +631,35 @@ func (v *validator) cache(c *Config) {
 	case c.Cache.MaxSize == 0 && !v.set("cache.max_size") && c.Store.Kind == StoreS3:
 		c.Cache.MaxSize = DefaultCacheMax
 	}
+}
+
+// advisoryTypes are the <update type="..."> values of updateinfo.xml.
+var advisoryTypes = []string{"security", "bugfix", "enhancement", "newpackage"}
+
+func (v *validator) advisories(p string, s *YumSource) {
+	a := s.Advisories
+	if a == nil {
+		return
+	}
+	if len(a.Types) == 0 {
+		v.fail(p+".advisories.types", "at least one advisory type is required, e.g. types: [security]")
+	}
+	for i, t := range a.Types {
+		if !slicesContainsFold(advisoryTypes, t) {
+			v.fail(fmt.Sprintf("%s.advisories.types[%d]", p, i), "unknown advisory type %q (want one of %s)", t, strings.Join(advisoryTypes, ", "))
+		}
+	}
+	v.nonEmpty(p+".advisories.severities", a.Severities)
+	if s.Verbatim != nil && *s.Verbatim {
+		v.fail(p+".advisories", "advisories cannot be combined with verbatim: true (the subset rewrites the metadata)")
+	}
+}
+
+func slicesContainsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
 }

@@ -13,8 +13,9 @@ import (
 // writeUpdateinfo keeps the advisories that still apply to the selected
 // packages (keys from nevraSet): each <update> loses the <package>
 // entries that are not selected, collections left empty go, and an
-// update left with no package at all is dropped.
-func writeUpdateinfo(rd io.Reader, w io.Writer, selected map[string]bool) error {
+// update left with no package at all is dropped. With adv, only the
+// advisories it selects are kept.
+func writeUpdateinfo(rd io.Reader, w io.Writer, selected map[string]bool, adv *Advisories) error {
 	isSelected := func(elem []xml.Token) bool {
 		s := elem[0].(xml.StartElement)
 		return selected[nevraKey(attr(s, "name"), attr(s, "epoch"), attr(s, "version"), attr(s, "release"), attr(s, "arch"))]
@@ -22,6 +23,9 @@ func writeUpdateinfo(rd io.Reader, w io.Writer, selected map[string]bool) error 
 	_, err := filterChildren(rd, w, childFilter{
 		keep: func(start xml.StartElement, _ int) bool { return start.Name.Local == "update" },
 		whole: func(toks []xml.Token) ([]xml.Token, bool) {
+			if !advisoryKept(toks, adv) {
+				return nil, false
+			}
 			toks = dropElements(toks, "package", isSelected)
 			toks = dropElements(toks, "collection", func(elem []xml.Token) bool { return countElements(elem, "package") > 0 })
 			return toks, countElements(toks, "package") > 0

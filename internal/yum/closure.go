@@ -71,15 +71,15 @@ func (r *resolver) candidates(req rpmver.Dep) []*pkg {
 	return out
 }
 
-// closure selects the packages matching patterns and, withDeps, what they
-// need, recursively. For each requirement not already met by a selected
+// closure selects the packages matching patterns, and roots, and,
+// withDeps, what they need, recursively. For each requirement not already met by a selected
 // package it adds the best candidate: the newest version of the provider
 // whose name is the capability (else the first name in sort order),
 // preferring the requirer's arch and noarch. Rich (boolean) dependencies
 // pull in a provider for every capability they name: a superset, which
 // is safe. It returns the selection in primary order, the requirements
 // nothing in the repository meets, and the patterns that matched nothing.
-func closure(pkgs []*pkg, patterns []string, withDeps bool, res *resolver) (sel []*pkg, unresolved, unmatched []string) {
+func closure(pkgs []*pkg, patterns []string, roots []*pkg, withDeps bool, res *resolver) (sel []*pkg, unresolved, unmatched []string) {
 	chosen := map[*pkg]bool{}
 	var queue []*pkg
 	add := func(p *pkg) {
@@ -99,6 +99,9 @@ func closure(pkgs []*pkg, patterns []string, withDeps bool, res *resolver) (sel 
 		if n == 0 {
 			unmatched = append(unmatched, pat)
 		}
+	}
+	for _, p := range roots {
+		add(p)
 	}
 	missing := map[string]bool{}
 	for withDeps && len(queue) > 0 {

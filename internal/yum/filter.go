@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 )
 
@@ -13,28 +14,87 @@ import (
 // dependency closure) to the packages of primary.
 func (r *run) selectPackages(ctx context.Context, pkgs []*pkg, data map[string]*dataFile) ([]*pkg, error) {
 	patterns := r.s.opt.Filter
-	if len(patterns) == 0 {
+	var roots []*pkg
+	if r.s.opt.FilterFrom != "" {
+		nl, err := readNodeList(r.s.opt.FilterFrom)
+		if err != nil {
+			return nil, err
+		}
+		if roots, err = nl.roots(pkgs); err != nil {
+			return nil, err
+		}
+	}
+	if r.s.opt.Advisories != nil {
+		adv, err := r.advisoryRoots(ctx, pkgs, data, patterns)
+		if err != nil {
+			return nil, err
+		}
+		roots, patterns = append(roots, adv...), nil // the filter narrowed the advisories' packages
+	}
+	if len(patterns) == 0 && roots == nil {
 		return pkgs, nil // verbatim: false without a filter: everything, regenerated
 	}
 	res := newResolver(pkgs)
-	withDeps := r.s.opt.FilterWithDeps
+	withDeps := r.s.opt.FilterWithDeps || roots != nil
 	if withDeps {
 		if err := r.addFileProviders(ctx, res, pkgs, data["filelists"]); err != nil {
 			return nil, err
 		}
 	}
-	sel, unresolved, unmatched := closure(pkgs, patterns, withDeps, res)
-	for _, pat := range unmatched {
-		r.log.Warn("filter pattern matches no package", "pattern", pat)
-	}
-	if len(sel) == 0 {
-		return nil, fmt.Errorf("filter %q matches no package of %s; check the package names", patterns, r.s.up)
+	sel, unresolved, unmatched := closure(pkgs, patterns, roots, withDeps, res)
+	if len(unmatched) > 0 {
+		return nil, fmt.Errorf("%w: filter pattern %s matches no package of %s; check the name (patterns are shell globs on package names)", ErrFilterUnmatched, quoteList(unmatched), r.s.up)
 	}
 	if len(unresolved) > 0 {
-		r.log.Warn("dependencies no package in this repository provides (another repository must)", "count", len(unresolved), "first", unresolved[:min(len(unresolved), 10)])
+		r.log.Warn("dependencies of filtered packages no package in this repository provides (another repository must)",
+			"count", len(unresolved), "missing", firstN(unresolved, 20))
 	}
-	r.log.Info("filter applied", "patterns", patterns, "with_deps", withDeps, "selected", len(sel), "of", len(pkgs))
+	r.log.Info("filter applied", "patterns", patterns, "node_list", len(roots), "with_deps", withDeps, "selected", len(sel), "of", len(pkgs))
+	if r.s.opt.FilterCheck {
+		if err := r.check(ctx, sel, patterns, roots, data); err != nil {
+			return nil, err
+		}
+	}
 	return sel, nil
+}
+
+// ErrUninstallable marks a subset whose packages need what it lacks.
+var ErrUninstallable = errors.New("the published subset cannot install what the filter asks for")
+
+// check (filter_check) resolves the selection again from itself alone:
+// every requirement of every package the filter asks for, transitively,
+// must be met inside it.
+func (r *run) check(ctx context.Context, sel []*pkg, patterns []string, roots []*pkg, data map[string]*dataFile) error {
+	res := newResolver(sel)
+	if err := r.addFileProviders(ctx, res, sel, data["filelists"]); err != nil {
+		return err
+	}
+	_, unresolved, _ := closure(sel, patterns, roots, true, res)
+	if len(unresolved) > 0 {
+		return fmt.Errorf("%w: filter_check: %d requirements no package of the subset provides: %s", ErrUninstallable, len(unresolved), firstN(unresolved, 20))
+	}
+	r.log.Info("filter_check: every requirement of the subset is met inside it", "packages", len(sel))
+	return nil
+}
+
+// ErrFilterUnmatched marks a filter pattern that selects nothing.
+var ErrFilterUnmatched = errors.New("filter matches nothing")
+
+func quoteList(list []string) string {
+	q := make([]string, len(list))
+	for i, s := range list {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
+}
+
+// firstN renders the first n entries of list and, past them, how many
+// more there are: "a, b, c (and 12 more)".
+func firstN(list []string, n int) string {
+	if len(list) <= n {
+		return strings.Join(list, ", ")
+	}
+	return fmt.Sprintf("%s (and %d more)", strings.Join(list[:n], ", "), len(list)-n)
 }
 
 // addFileProviders answers, from filelists.xml, the file dependencies

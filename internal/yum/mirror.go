@@ -3,6 +3,7 @@ package yum
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/mirrord/mirrord/internal/source"
@@ -30,13 +31,23 @@ func (r *run) syncPinned(ctx context.Context, p *pin) (res *source.Result, err e
 		if err := m.wait(); err != nil {
 			return nil, err
 		}
+		all := pkgs
 		if pkgs, err = r.selectPackages(ctx, pkgs, m.files); err != nil {
 			return nil, err
+		}
+		if r.s.opt.Retain > 0 {
+			if r.ret, err = r.loadRetained(ctx, all); err != nil {
+				return nil, err
+			}
+			pkgs, r.old = applyRetain(pkgs, r.ret, r.s.opt.Retain, r.s.subset())
 		}
 	}
 	set := entrySet{}
 	if err := r.mirrorPackages(ctx, set, pkgs); err != nil {
 		return nil, err
+	}
+	for _, p := range r.old {
+		set[p.Path] = r.ret.files[p.Path]
 	}
 	if err := m.wait(); err != nil {
 		return nil, err
@@ -59,7 +70,7 @@ func (r *run) syncPinned(ctx context.Context, p *pin) (res *source.Result, err e
 	return &source.Result{
 		Upstream: r.s.up.String(),
 		Entries:  set.list(),
-		Items:    items(pkgs),
+		Items:    items(append(slices.Clone(pkgs), r.old...)),
 		Meta:     map[string]string{metaRepomd: string(p.digest), metaConfig: r.fp, metaRevision: p.md.Revision},
 	}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -29,17 +30,19 @@ func (r *run) publish(ctx context.Context, set entrySet, p *pin, data map[string
 	// (and keeps its signature).
 	md := &repomd{}
 	ids := map[string]bool{}
-	for _, pk := range sel {
+	for _, pk := range append(slices.Clone(sel), r.old...) {
 		ids[pk.Checksum.Hex] = true
 	}
 	gens := []struct {
 		typ string
 		gen func(io.Reader, io.Writer) error
 	}{
-		{"primary", func(rd io.Reader, w io.Writer) error { return writePrimary(rd, w, sel) }},
-		{"filelists", func(rd io.Reader, w io.Writer) error { return writeByPkgid(rd, w, ids) }},
-		{"other", func(rd io.Reader, w io.Writer) error { return writeByPkgid(rd, w, ids) }},
-		{"updateinfo", func(rd io.Reader, w io.Writer) error { return writeUpdateinfo(rd, w, nevraSet(sel)) }},
+		{"primary", func(rd io.Reader, w io.Writer) error { return writePrimary(rd, w, sel, r.oldDoc(ctx, "primary")) }},
+		{"filelists", func(rd io.Reader, w io.Writer) error { return writeByPkgid(rd, w, ids, r.oldDoc(ctx, "filelists")) }},
+		{"other", func(rd io.Reader, w io.Writer) error { return writeByPkgid(rd, w, ids, r.oldDoc(ctx, "other")) }},
+		{"updateinfo", func(rd io.Reader, w io.Writer) error {
+			return writeUpdateinfo(rd, w, nevraSet(sel), r.s.opt.Advisories)
+		}},
 		{"modules", func(rd io.Reader, w io.Writer) error { return writeModules(rd, w, nevraSet(sel)) }},
 	}
 	for _, g := range gens {
@@ -170,14 +173,33 @@ func (r *run) signRepomd(ctx context.Context, set entrySet, md *repomd) error {
 
 // writePrimary keeps the selected packages (by position) with their
 // location rewritten to their path in the tree (no xml:base).
-func writePrimary(rd io.Reader, w io.Writer, sel []*pkg) error {
+func writePrimary(rd io.Reader, w io.Writer, sel []*pkg, old *oldDoc) error {
+	want := len(sel)
+	f := primaryFilter(sel)
+	if old != nil {
+		want += len(old.pkgs)
+		of := primaryFilter(old.pkgs)
+		f.after = func(copyChildren func(io.Reader, childFilter) (int, error)) (int, error) {
+			return old.copy(func(rd io.Reader) (int, error) { return copyChildren(rd, of) })
+		}
+	}
+	f.rootAttrs = map[string]string{"packages": strconv.Itoa(want)}
+	n, err := filterChildren(rd, w, f)
+	if err == nil && n != want {
+		err = fmt.Errorf("wrote %d packages, want %d", n, want)
+	}
+	return err
+}
+
+// primaryFilter keeps the packages of sel (by position) with their
+// location rewritten to their path in the tree.
+func primaryFilter(sel []*pkg) childFilter {
 	byIndex := make(map[int]*pkg, len(sel))
 	for _, p := range sel {
 		byIndex[p.Index] = p
 	}
 	var cur *pkg
-	n, err := filterChildren(rd, w, childFilter{
-		rootAttrs: map[string]string{"packages": strconv.Itoa(len(sel))},
+	return childFilter{
 		keep: func(start xml.StartElement, i int) bool {
 			cur = byIndex[i]
 			return cur != nil && start.Name.Local == "package"
@@ -188,18 +210,14 @@ func writePrimary(rd io.Reader, w io.Writer, sel []*pkg) error {
 			}
 			return tok
 		},
-	})
-	if err == nil && n != len(sel) {
-		err = fmt.Errorf("wrote %d packages, want %d", n, len(sel))
 	}
-	return err
 }
 
 // writeByPkgid keeps the <package pkgid=...> entries of filelists.xml or
 // other.xml whose pkgid is selected, each once.
-func writeByPkgid(rd io.Reader, w io.Writer, ids map[string]bool) error {
+func writeByPkgid(rd io.Reader, w io.Writer, ids map[string]bool, old *oldDoc) error {
 	seen := map[string]bool{}
-	n, err := filterChildren(rd, w, childFilter{
+	f := childFilter{
 		rootAttrs: map[string]string{"packages": strconv.Itoa(len(ids))},
 		keep: func(start xml.StartElement, _ int) bool {
 			id := attr(start, "pkgid")
@@ -209,7 +227,13 @@ func writeByPkgid(rd io.Reader, w io.Writer, ids map[string]bool) error {
 			seen[id] = true
 			return true
 		},
-	})
+	}
+	if old != nil {
+		f.after = func(copyChildren func(io.Reader, childFilter) (int, error)) (int, error) {
+			return old.copy(func(rd io.Reader) (int, error) { return copyChildren(rd, childFilter{keep: f.keep}) })
+		}
+	}
+	n, err := filterChildren(rd, w, f)
 	if err == nil && n != len(ids) {
 		err = fmt.Errorf("%w: lists %d of the %d selected packages", ErrBadMetadata, n, len(ids))
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/mirrord/mirrord/internal/fetch"
@@ -40,6 +41,8 @@ type run struct {
 	fp   string    // fingerprint of the config that shapes the tree
 	keys *keyring  // nil without gpgkey; loaded once needed
 	prev *prevTree // the previous snapshot's tree, when fp matches
+	ret  *retained // retain: what the previous snapshot offers
+	old  []*pkg    // retain: the previous snapshot's packages kept
 }
 
 // pin is one read of repomd.xml: the upstream state a sync mirrors.
@@ -190,6 +193,22 @@ func (s *Source) fingerprint(env *source.Env) (string, error) {
 	fmt.Fprintf(&b, "format 1\nurl %s\ngpgkey %s %s\ninsecure %v\nverbatim %v\n", s.up, s.opt.GPGKey, keyDigest, s.opt.InsecureSkipVerify, s.opt.Verbatim)
 	if s.filtered() {
 		fmt.Fprintf(&b, "filter %q\nwith_deps %v\n", s.opt.Filter, s.opt.FilterWithDeps)
+		if s.opt.FilterCheck {
+			b.WriteString("check\n")
+		}
+		if s.opt.Retain > 0 {
+			fmt.Fprintf(&b, "retain %d\n", s.opt.Retain)
+		}
+		if a := s.opt.Advisories; a != nil {
+			fmt.Fprintf(&b, "advisories %q %q\n", a.Types, a.Severities)
+		}
+		if s.opt.FilterFrom != "" {
+			data, err := os.ReadFile(s.opt.FilterFrom)
+			if err != nil {
+				return "", fmt.Errorf("filter_from: %w", err)
+			}
+			fmt.Fprintf(&b, "from %s\n", store.DigestOf(data))
+		}
 		if env.Signer != nil {
 			fmt.Fprintf(&b, "signer %s\n", env.Signer.Fingerprint())
 		}

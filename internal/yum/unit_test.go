@@ -201,7 +201,7 @@ func TestClosure(t *testing.T) {
 		testPkg(8, "unrelated", "noarch", "1.0-1", nil),
 	}
 	pkgs[5].Files = []string{"/usr/bin/tool"}
-	sel, unresolved, unmatched := closure(pkgs, []string{"app", "nomatch"}, true, newResolver(pkgs))
+	sel, unresolved, unmatched := closure(pkgs, []string{"app", "nomatch"}, nil, true, newResolver(pkgs))
 	var got []string
 	for _, p := range sel {
 		got = append(got, p.NEVRA())
@@ -216,7 +216,7 @@ func TestClosure(t *testing.T) {
 	// A requirement already met by a selected package adds nothing.
 	// Every version a pattern names is kept; requirements they meet add
 	// nothing more.
-	sel, _, _ = closure(pkgs, []string{"app", "lib"}, true, newResolver(pkgs))
+	sel, _, _ = closure(pkgs, []string{"app", "lib"}, nil, true, newResolver(pkgs))
 	if len(sel) != 8 {
 		t.Errorf("app+lib selected %d packages, want 8 (all of lib, no unrelated)", len(sel))
 	}

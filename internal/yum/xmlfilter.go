@@ -21,6 +21,10 @@ type childFilter struct {
 	whole func(toks []xml.Token) ([]xml.Token, bool)
 	// rootAttrs are set on the root element (e.g. packages="N").
 	rootAttrs map[string]string
+	// after, if set, runs before the root's end tag is written: it may
+	// copy the children of further documents in with copyChildren (each
+	// through a filter of its own) and returns how many it wrote.
+	after func(copyChildren func(rd io.Reader, f childFilter) (int, error)) (int, error)
 }
 
 // filterChildren copies the XML document rd to out with an XML
@@ -51,6 +55,7 @@ func filterChildren(rd io.Reader, out io.Writer, f childFilter) (int, error) {
 }
 
 type childCopier struct {
+	inner    bool // copying children into another document: no declaration, no root
 	d        *xml.Decoder
 	open     []xml.Name // the elements open at this point, outermost first
 	bw       *bufio.Writer
@@ -83,7 +88,9 @@ func (c *childCopier) token(tok xml.Token) error {
 		c.depth++
 		switch c.depth {
 		case 1:
-			c.writeRoot(t)
+			if !c.inner {
+				c.writeRoot(t)
+			}
 			return nil
 		case 2:
 			c.index++
@@ -96,8 +103,18 @@ func (c *childCopier) token(tok xml.Token) error {
 		c.open = c.open[:len(c.open)-1]
 		c.depth--
 		if c.depth == 0 {
-			c.bw.WriteString("</" + qname(t.Name) + ">\n")
 			c.rootDone = true
+			if c.inner {
+				return nil
+			}
+			if c.f.after != nil {
+				n, err := c.f.after(c.copyChildren)
+				if err != nil {
+					return err
+				}
+				c.kept += n
+			}
+			c.bw.WriteString("</" + qname(t.Name) + ">\n")
 			return nil
 		}
 	}
@@ -171,4 +188,27 @@ func (c *childCopier) writeRoot(root xml.StartElement) {
 	c.tw.start(root)
 	c.tw.closeStart()
 	c.bw.WriteByte('\n')
+}
+
+// copyChildren copies the children of the document rd that f keeps into
+// c's output, inside c's root.
+func (c *childCopier) copyChildren(rd io.Reader, f childFilter) (int, error) {
+	in := &childCopier{inner: true, d: xml.NewDecoder(rd), bw: c.bw, tw: c.tw, f: f, index: -1}
+	for {
+		tok, err := in.d.RawToken()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			line, _ := in.d.InputPos()
+			return 0, fmt.Errorf("line %d: %w", line, err)
+		}
+		if err := in.token(tok); err != nil {
+			return 0, err
+		}
+	}
+	if in.depth != 0 || !in.rootDone {
+		return 0, errors.New("unexpected end of document (truncated?)")
+	}
+	return in.kept, nil
 }

@@ -48,6 +48,21 @@ type Options struct {
 	// mirrors everything.
 	Filter         []string
 	FilterWithDeps bool
+	// FilterCheck proves the published subset installs alone: every
+	// requirement of every selected package is met inside it.
+	FilterCheck bool
+	// FilterFrom is a node's package list (rpm -qa --qf
+	// '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n'): exactly those packages
+	// and their dependency closure.
+	FilterFrom string
+	// Advisories, when set, selects the packages of the matching
+	// updateinfo advisories (with their closure) and publishes only
+	// those advisories.
+	Advisories *Advisories
+	// Retain, when above 0, keeps the newest Retain versions of each
+	// package name and architecture, including versions the upstream
+	// dropped since the previous snapshot.
+	Retain int
 	// Verbatim keeps upstream's metadata byte for byte; it cannot be
 	// combined with Filter.
 	Verbatim    bool
@@ -76,7 +91,7 @@ func New(opt Options) (*Source, error) {
 	if opt.GPGKey == "" && !opt.InsecureSkipVerify {
 		return fail("no gpgkey: give the repository's signing key, or set insecure_skip_verify: true to mirror without signature checks")
 	}
-	if opt.Verbatim && len(opt.Filter) > 0 {
+	if opt.Verbatim && (len(opt.Filter) > 0 || opt.FilterFrom != "" || opt.Advisories != nil) {
 		return fail("verbatim cannot be combined with a filter (a filtered mirror regenerates the metadata)")
 	}
 	for _, p := range opt.Filter {
@@ -98,6 +113,12 @@ const Kind = "yum"
 
 // Name implements source.Source.
 func (s *Source) Name() string { return s.opt.Name }
+
+// subset reports whether something narrows the packages (a filter, a
+// node list or advisories), as opposed to every package, regenerated.
+func (s *Source) subset() bool {
+	return len(s.opt.Filter) > 0 || s.opt.FilterFrom != "" || s.opt.Advisories != nil
+}
 
 // filtered reports whether this source publishes regenerated metadata.
 func (s *Source) filtered() bool { return !s.opt.Verbatim }

@@ -198,7 +198,7 @@ func FuzzFilelists(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		defer fuzzguard.Arm()()
 		fuzzRewrite(t, data, func(r io.Reader, w io.Writer) error {
-			return writeByPkgid(r, w, map[string]bool{fuzzSum: true})
+			return writeByPkgid(r, w, map[string]bool{fuzzSum: true}, nil)
 		})
 	})
 }
@@ -210,6 +210,6 @@ func FuzzUpdateinfo(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		defer fuzzguard.Arm()()
 		sel := map[string]bool{nevraKey("hello", "1", "2.10", "3.el9", "x86_64"): true, nevraKey("a", "", "", "", ""): true}
-		fuzzRewrite(t, data, func(r io.Reader, w io.Writer) error { return writeUpdateinfo(r, w, sel) })
+		fuzzRewrite(t, data, func(r io.Reader, w io.Writer) error { return writeUpdateinfo(r, w, sel, nil) })
 	})
 }

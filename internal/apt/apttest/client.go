@@ -16,9 +16,10 @@ import (
 // keys) private to the client, so the host's apt setup neither helps nor
 // interferes.
 type Client struct {
-	Dir  string // holds apt.conf, sources.list.d, state, cache
-	Arch string
-	t    testing.TB
+	Dir     string // holds apt.conf, sources.list.d, state, cache
+	Arch    string
+	Foreign []string // further architectures (dpkg --add-architecture)
+	t       testing.TB
 }
 
 // NewClient prepares a client for arch (default amd64) whose only source
@@ -26,11 +27,18 @@ type Client struct {
 // a deb822 .sources stanza, chosen by the name: "x.list" or "x.sources").
 func NewClient(t testing.TB, arch, name, sources string) *Client {
 	t.Helper()
+	return NewMultiArchClient(t, arch, nil, name, sources)
+}
+
+// NewMultiArchClient is NewClient for a node with foreign architectures
+// besides its native arch.
+func NewMultiArchClient(t testing.TB, arch string, foreign []string, name, sources string) *Client {
+	t.Helper()
 	Need(t, "apt-get", "apt-cache", "gpgv")
 	if arch == "" {
 		arch = "amd64"
 	}
-	c := &Client{Dir: t.TempDir(), Arch: arch, t: t}
+	c := &Client{Dir: t.TempDir(), Arch: arch, Foreign: foreign, t: t}
 	for _, d := range []string{"state/lists/partial", "cache/archives/partial", "etc/apt.conf.d", "etc/sources.list.d", "etc/preferences.d", "etc/trusted.gpg.d", "log"} {
 		if err := os.MkdirAll(filepath.Join(c.Dir, d), 0o755); err != nil {
 			t.Fatal(err)
@@ -58,14 +66,22 @@ Dir::State::status "%[1]s/state/status";
 Dir::Cache "%[1]s/cache";
 Dir::Log "%[1]s/log";
 APT::Architecture "%[2]s";
-APT::Architectures { "%[2]s"; };
+APT::Architectures { "%[2]s";%[3]s };
 APT::Sandbox::User "root";
 Debug::NoLocking "true";
 Acquire::Languages "none";
 Acquire::Retries "0";
 Acquire::http::Proxy "DIRECT";
 APT::Get::Assume-Yes "true";
-`, d, c.Arch)
+`, d, c.Arch, foreignList(c.Foreign))
+}
+
+func foreignList(archs []string) string {
+	var b strings.Builder
+	for _, a := range archs {
+		fmt.Fprintf(&b, " %q;", a)
+	}
+	return b.String()
 }
 
 // Run runs an apt tool (apt-get, apt-cache) with the client's config and

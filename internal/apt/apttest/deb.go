@@ -19,11 +19,15 @@ type Package struct {
 	Version string
 	Arch    string // default "amd64"
 	// Relation fields, in control-file syntax; empty ones are left out.
-	Depends, PreDepends, Recommends, Suggests, Provides, Conflicts string
-	MultiArch                                                      string
-	Source                                                         string // default Name
-	Component                                                      string // default the repo's first component
-	Suite                                                          string // default the repo's first suite
+	Depends, PreDepends, Recommends, Suggests, Provides, Conflicts, Breaks string
+	MultiArch                                                              string
+	Priority                                                               string // default "optional"
+	Source                                                                 string // default Name
+	Component                                                              string // default the repo's first component
+	Suite                                                                  string // default the repo's first suite
+	// Udeb makes a debian-installer package (NAME_VER_ARCH.udeb, listed in
+	// COMP/debian-installer/binary-ARCH/Packages).
+	Udeb bool
 	// Payload is installed as /usr/share/doc/NAME/payload; it makes the
 	// .deb as large as wanted. Default: "NAME VERSION\n".
 	Payload []byte
@@ -67,7 +71,11 @@ func (p *Package) poolPath() string {
 	if i := strings.IndexByte(ver, ':'); i >= 0 {
 		ver = ver[i+1:]
 	}
-	return fmt.Sprintf("pool/%s/%s/%s/%s_%s_%s.deb", p.Component, prefix, p.Source, p.Name, ver, p.Arch)
+	ext := ".deb"
+	if p.Udeb {
+		ext = ".udeb"
+	}
+	return fmt.Sprintf("pool/%s/%s/%s/%s_%s_%s%s", p.Component, prefix, p.Source, p.Name, ver, p.Arch, ext)
 }
 
 func (p *Package) control() string {
@@ -79,13 +87,17 @@ func (p *Package) control() string {
 	}
 	for _, f := range [][2]string{
 		{"Multi-Arch", p.MultiArch}, {"Pre-Depends", p.PreDepends}, {"Depends", p.Depends},
-		{"Recommends", p.Recommends}, {"Suggests", p.Suggests}, {"Conflicts", p.Conflicts}, {"Provides", p.Provides},
+		{"Recommends", p.Recommends}, {"Suggests", p.Suggests}, {"Conflicts", p.Conflicts}, {"Breaks", p.Breaks}, {"Provides", p.Provides},
 	} {
 		if f[1] != "" {
 			fmt.Fprintf(&b, "%s: %s\n", f[0], f[1])
 		}
 	}
-	fmt.Fprintf(&b, "Section: misc\nPriority: optional\nDescription: apttest fixture %s\n built by dpkg-deb for mirrord's tests.\n", p.Name)
+	prio := p.Priority
+	if prio == "" {
+		prio = "optional"
+	}
+	fmt.Fprintf(&b, "Section: misc\nPriority: %s\nDescription: apttest fixture %s\n built by dpkg-deb for mirrord's tests.\n", prio, p.Name)
 	return b.String()
 }
 

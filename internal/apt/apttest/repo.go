@@ -201,8 +201,11 @@ func (r *Repo) Publish(t testing.TB) {
 				if _, ok := scans[key]; !ok {
 					scans[key] = r.scan(t, comp, arch)
 				}
-				body := r.forSuite(scans[key], suite)
+				body := r.forSuite(scans[key], suite, false)
 				r.WriteIndex(t, path.Join("dists", suite, comp, "binary-"+arch, "Packages"), body)
+				if r.hasUdebs(comp) {
+					r.WriteIndex(t, path.Join("dists", suite, comp, "debian-installer", "binary-"+arch, "Packages"), r.forSuite(scans[key], suite, true))
+				}
 			}
 			if r.hasSources(comp) {
 				body := run(t, r.Dir, nil, "apt-ftparchive", "sources", "pool/"+comp)
@@ -228,6 +231,17 @@ func (r *Repo) AddSource(t testing.TB, name, version string, tarball []byte) {
 	r.WriteFile(t, path.Join(dir, name+"_"+version+".dsc"), []byte(dsc))
 }
 
+func (r *Repo) hasUdebs(comp string) bool {
+	return slices.ContainsFunc(r.debs, func(d Deb) bool { return d.Udeb && d.Component == comp })
+}
+
+// FTPArchive runs apt-ftparchive in the repository root (e.g. "contents",
+// "pool/main") and returns its output.
+func (r *Repo) FTPArchive(t testing.TB, args ...string) []byte {
+	t.Helper()
+	return run(t, r.Dir, nil, "apt-ftparchive", args...)
+}
+
 func (r *Repo) hasSources(comp string) bool {
 	found := false
 	filepath.WalkDir(filepath.Join(r.Dir, "pool", comp), func(p string, d os.DirEntry, err error) error {
@@ -249,11 +263,12 @@ func (r *Repo) scan(t testing.TB, comp, arch string) []byte {
 	return run(t, r.Dir, nil, "apt-ftparchive", "--arch", arch, "packages", "pool/"+comp)
 }
 
-// forSuite keeps the stanzas of packages published in suite.
-func (r *Repo) forSuite(scan []byte, suite string) []byte {
+// forSuite keeps the stanzas of packages published in suite: the udebs
+// (apt-ftparchive packages lists .deb and .udeb alike), or the others.
+func (r *Repo) forSuite(scan []byte, suite string, udebs bool) []byte {
 	want := map[string]bool{}
 	for _, d := range r.debs {
-		if d.Suite == suite {
+		if d.Suite == suite && d.Udeb == udebs {
 			want[d.Filename] = true
 		}
 	}
