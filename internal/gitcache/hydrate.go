@@ -56,6 +56,14 @@ func (m *mirror) hydrate(ctx context.Context, blobs store.Blobs, rs RefSet, chai
 		if m.isPresent(p.name) {
 			continue
 		}
+		// A pack's name is the digest of its object ids: one of that
+		// name in place (from a local repack) holds the same objects.
+		if _, err := os.Stat(filepath.Join(m.dir, "objects", "pack", p.name+".idx")); err == nil {
+			if err := m.markPresent(p.name); err != nil {
+				return err
+			}
+			continue
+		}
 		for _, f := range p.files {
 			dst := filepath.Join(m.dir, "objects", "pack", path.Base(f.Path))
 			if err := placeBlob(ctx, blobs, f.Digest, f.Size, dst); err != nil {
