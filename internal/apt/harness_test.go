@@ -112,7 +112,7 @@ func (m *mirror) sync(src source.Source) (*snapshot.Record, error) {
 	before, _ := m.cat.IDs(context.Background())
 	f := fetch.New(m.cat.Store().Blobs(), fetch.Options{Retries: m.retries, Backoff: 10 * time.Millisecond, Logger: m.log})
 	s := &syncer.Syncer{Catalog: m.cat, Fetch: f, Progress: progress.Discard(), Log: m.log,
-		StateDir: filepath.Join(m.dir, "state"), Sources: []source.Source{src}, Signer: m.key, PublicURL: m.public}
+		Sources: []source.Source{src}, Signer: m.key, PublicURL: m.public}
 	rec, err := s.Run(context.Background(), nil)
 	if err != nil {
 		after, _ := m.cat.IDs(context.Background())

@@ -76,7 +76,7 @@ func (h *harness) sync(srcs ...*Source) (*snapshot.Record, error) {
 	f := fetch.New(h.blobs, fetch.Options{Retries: 1, Backoff: 10 * time.Millisecond, StallTimeout: 10 * time.Second, Logger: log})
 	sy := &syncer.Syncer{
 		Catalog: h.cat, Fetch: f, Progress: progress.Discard(), Log: log,
-		StateDir: filepath.Join(h.dir, "state"), Signer: h.signer, PublicURL: "http://mirror.invalid",
+		Signer: h.signer, PublicURL: "http://mirror.invalid",
 	}
 	for _, s := range srcs {
 		sy.Sources = append(sy.Sources, s)
