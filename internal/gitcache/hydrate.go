@@ -52,6 +52,11 @@ func (m *mirror) hydrate(ctx context.Context, blobs store.Blobs, rs RefSet, chai
 		return err
 	}
 	defer unlock()
+	// Another process or request may have finished it meanwhile; its
+	// refs must not be rewritten under readers.
+	if ok, err := m.pinned(rs); err != nil || ok {
+		return err
+	}
 	for _, p := range chain {
 		if m.isPresent(p.name) {
 			continue
