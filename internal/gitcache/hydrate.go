@@ -52,8 +52,21 @@ func (m *mirror) hydrate(ctx context.Context, blobs store.Blobs, rs RefSet, chai
 		return err
 	}
 	defer unlock()
+	// Another process or request may have finished it meanwhile; its
+	// refs must not be rewritten under readers.
+	if ok, err := m.pinned(rs); err != nil || ok {
+		return err
+	}
 	for _, p := range chain {
 		if m.isPresent(p.name) {
+			continue
+		}
+		// A pack's name is the digest of its object ids: one of that
+		// name in place (from a local repack) holds the same objects.
+		if _, err := os.Stat(filepath.Join(m.dir, "objects", "pack", p.name+".idx")); err == nil {
+			if err := m.markPresent(p.name); err != nil {
+				return err
+			}
 			continue
 		}
 		for _, f := range p.files {

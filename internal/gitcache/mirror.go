@@ -65,7 +65,10 @@ func initMirror(stateDir, dir string) (*git.Repository, error) {
 		return nil, err
 	}
 	if err := os.Rename(tmp, dir); err != nil {
-		return nil, err
+		if _, serr := os.Stat(filepath.Join(dir, "HEAD")); serr != nil {
+			return nil, err
+		}
+		// Another process or request created it first.
 	}
 	return git.PlainOpen(dir)
 }

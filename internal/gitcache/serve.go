@@ -178,7 +178,11 @@ func (h *Handler) resolve(ctx context.Context, w http.ResponseWriter, rec *snaps
 	}
 	if err := h.ensure(ctx, t, src); err != nil {
 		h.log.Error("git repository unavailable", "snapshot", rec.ID, "source", src.Key(), "dir", t.dir, "pin", t.pin, "err", err)
-		httpError(w, http.StatusInternalServerError, "snapshot %s: git/%s: %v", rec.ID, src.Name, err)
+		code := http.StatusInternalServerError
+		if errors.Is(err, errFromStore) && !errors.Is(err, errCorruptBlob) {
+			code = http.StatusServiceUnavailable // the store may come back
+		}
+		httpError(w, code, "snapshot %s: git/%s: %v", rec.ID, src.Name, err)
 		return t, false
 	}
 	return t, true
@@ -197,7 +201,7 @@ func (h *Handler) ensure(ctx context.Context, t target, src *snapshot.SourceReco
 	}
 	tree, err := h.opt.Catalog.Tree(ctx, src.Tree)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: reading the tree: %w", errFromStore, err)
 	}
 	chain := chainOf(tree.Entries)
 	if len(chain) == 0 {
@@ -209,7 +213,7 @@ func (h *Handler) ensure(ctx context.Context, t target, src *snapshot.SourceReco
 	}
 	start := time.Now()
 	if err := m.hydrate(ctx, h.opt.Catalog.Store().Blobs(), RefSetOf(src.Refs), chain); err != nil {
-		return fmt.Errorf("building the repository from the store: %w", err)
+		return fmt.Errorf("%w: %w", errFromStore, err)
 	}
 	h.log.Info("git repository built from the store", "source", src.Key(), "pin", t.pin, "packs", len(chain), "took", time.Since(start).Round(time.Millisecond))
 	return nil
@@ -431,6 +435,9 @@ func copyFlushing(w http.ResponseWriter, src io.Reader, tee io.Writer) error {
 		}
 	}
 }
+
+// errFromStore marks a failure to build a repository from the store.
+var errFromStore = errors.New("building the repository from the store")
 
 // serveReposFile answers .../git/repos.yaml: the snapshot's repos.yaml with
 // sources on this mirror, under the request's /snapshots/ID or

@@ -7,12 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mirrord/mirrord/internal/gitcache/gittest"
 	"github.com/mirrord/mirrord/internal/progress"
 	"github.com/mirrord/mirrord/internal/snapshot"
 	"github.com/mirrord/mirrord/internal/source"
+	"github.com/mirrord/mirrord/internal/store"
 	"github.com/mirrord/mirrord/internal/store/fs"
 	"github.com/mirrord/mirrord/internal/syncer"
 )
@@ -199,6 +201,25 @@ func TestStateIsACache(t *testing.T) {
 	if left := gittest.Git(t, repo, "for-each-ref", namespacePrefix(pin2)); left != "" {
 		t.Errorf("the pin of a deleted snapshot survived the next sync:\n%s", left)
 	}
+	// Clients arriving together at a cold cache all get the snapshot.
+	f.dropState()
+	var wg sync.WaitGroup
+	errs := make(chan string, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := gittest.Run(t, "", "", nil, "clone", "--quiet", "--mirror", f.url(rec3), filepath.Join(t.TempDir(), "c"))
+			if r.Err != nil {
+				errs <- r.Stderr
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Errorf("concurrent clone from a cold cache: %s", e)
+	}
 	f.dropState()
 	for _, rec := range []*snapshot.Record{rec3, rec4} {
 		dir := filepath.Join(t.TempDir(), "m")
@@ -207,5 +228,33 @@ func TestStateIsACache(t *testing.T) {
 		if got := gittest.Git(t, dir, "rev-parse", "refs/heads/main"); got != rec.Sources[0].Refs["refs/heads/main"] {
 			t.Errorf("snapshot %s: main at %s, want %s", rec.ID, got, rec.Sources[0].Refs["refs/heads/main"])
 		}
+	}
+}
+
+// TestHydrateRefusesCorruptPacks: a pack blob whose content no longer
+// matches its digest is not placed; the clone fails with a message that
+// points at mirrord verify.
+func TestHydrateRefusesCorruptPacks(t *testing.T) {
+	f := newStoreFixture(t, 16)
+	rec, chain := f.sync()
+	f.dropState()
+	st, ok := f.cat.Store().Blobs().(store.Filer)
+	if !ok {
+		t.Fatal("the fs store has no local blob files")
+	}
+	file := st.BlobPath(chain[0].files[0].Digest)
+	os.Chmod(file, 0o644)
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 1
+	os.WriteFile(file, data, 0o644)
+	r := gittest.Run(t, "", "", nil, "clone", "--quiet", f.url(rec), filepath.Join(t.TempDir(), "c"))
+	if r.Err == nil || !strings.Contains(r.Stderr, "mirrord verify") {
+		t.Errorf("clone from a corrupt pack: err %v, stderr %q; want refused, naming mirrord verify", r.Err, r.Stderr)
+	}
+	if left, _ := filepath.Glob(filepath.Join(f.state, Kind, "up", repoDirName, "objects", "pack", "*.pack")); len(left) > 0 {
+		t.Errorf("a corrupt pack was placed: %v", left)
 	}
 }

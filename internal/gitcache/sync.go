@@ -119,12 +119,14 @@ func (s *Source) open(ctx context.Context, env *source.Env, g *gitCmd) (*mirror,
 	if err != nil {
 		return nil, prev, err
 	}
-	if len(prev.chain) > 0 {
-		if err := m.hydrate(ctx, env.Blobs, prev.rs, prev.chain); err != nil {
-			return nil, prev, fmt.Errorf("restoring the previous snapshot's objects: %w", err)
-		}
+	if len(prev.chain) == 0 {
+		return m, prev, nil
 	}
-	return m, prev, nil
+	if err := m.hydrate(ctx, env.Blobs, prev.rs, prev.chain); err != nil {
+		return nil, prev, fmt.Errorf("restoring the previous snapshot's objects from the store: %w", err)
+	}
+	m, err = openMirror(s.dir(), g) // go-git lists packs once: see the placed ones
+	return m, prev, err
 }
 
 // fetch brings the branches and tags (and a commit the ref names by id)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -512,8 +513,9 @@ func packsOf(tree map[string]string) map[string]string {
 // TestGitStateIsACache: git objects are packs in the blob store. With
 // data_dir/state deleted on the very host that synced, the snapshot still
 // clones (git fsck clean), an incremental fetch receives only the new
-// objects, and the next sync adds a pack of what is new; verify covers the
-// packs and gc deletes the packs no snapshot needs.
+// objects, and the next sync adds a pack of what is new; a host that never
+// synced serves it from a copy of the store; verify covers the packs and gc
+// deletes the packs no snapshot needs.
 func TestGitStateIsACache(t *testing.T) {
 	t.Parallel()
 	forge := gittest.NewServer(t)
@@ -575,6 +577,24 @@ func TestGitStateIsACache(t *testing.T) {
 	}
 	if want := len(strings.Split(gittest.Git(t, stdlib.Dir, revList...), "\n")); received != want {
 		t.Errorf("incremental fetch from a rebuilt repository received %d objects, want exactly the %d new ones", received, want)
+	}
+
+	// A host that never synced: its data_dir is a copy of the store alone.
+	other := newEnv(t)
+	os.MkdirAll(filepath.Join(other.dir, "data"), 0o755)
+	for _, d := range []string{"blobs", "meta"} {
+		if out, err := exec.Command("cp", "-a", filepath.Join(e.dir, "data", d), filepath.Join(other.dir, "data", d)).CombinedOutput(); err != nil {
+			t.Fatalf("copying the store: %v\n%s", err, out)
+		}
+	}
+	addr2 := freePort(t)
+	other.writeConfig(fmt.Sprintf("data_dir: data\npublic_url: http://%s\n", addr2))
+	otherURL := other.serve(addr2) + "/snapshots/" + id2 + "/git/stdlib.git"
+	mirror2 := filepath.Join(t.TempDir(), "other")
+	gittest.Git(t, "", "clone", "--quiet", "--mirror", otherURL, mirror2)
+	gittest.Git(t, mirror2, "fsck", "--strict")
+	if got := lsRemoteRefs(t, otherURL); !maps.Equal(got, advertised(rec2.Refs)) {
+		t.Errorf("ls-remote on a host that never synced:\n%v\nwant\n%v", got, advertised(rec2.Refs))
 	}
 
 	// A snapshot only one pack belongs to: gc deletes that pack once the
