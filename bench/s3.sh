@@ -106,8 +106,9 @@ s3yaml() { # s3yaml PREFIX
 : > "$OUT/fs.t"; : > "$OUT/s3.t"
 for r in $(seq 2); do
   config "$OUT/fs$r.yaml" "$OUT/data-fs$r" ""
-  t0=$(now); "$BIN" --config "$OUT/fs$r.yaml" --log-level warn sync >/dev/null 2>>"$OUT/sync.log"; t1=$(now)
+  t0=$(now); /usr/bin/time -f '%U %S' -o "$OUT/fcpu.$r" "$BIN" --config "$OUT/fs$r.yaml" --log-level warn sync >/dev/null 2>>"$OUT/sync.log"; t1=$(now)
   secs "$t0" "$t1" >> "$OUT/fs.t"; echo >> "$OUT/fs.t"
+  awk '{printf "%.2f\n", $1+$2}' "$OUT/fcpu.$r" >> "$OUT/f.cpu"
   config "$OUT/s3-$r.yaml" "$OUT/data-s3-$r" "$(s3yaml "round$r/")"
   c0=$(cpu_of "$VGW_PID")
   t0=$(now); /usr/bin/time -f '%U %S' -o "$OUT/mcpu.$r" "$BIN" --config "$OUT/s3-$r.yaml" --log-level warn sync >/dev/null 2>>"$OUT/sync.log"; t1=$(now)
@@ -155,7 +156,8 @@ printf '\ns3: %d packages, versitygw %s on 127.0.0.1\n' "$N" "$("$VGW" --version
 printf '  %-46s %8s s (median of 2)\n' "cold apt sync into the fs store" "$FS"
 printf '  %-46s %8s s (median of 2)\n' "cold apt sync into the s3 store" "$S3"
 printf '  ratio s3/fs: %.2fx (goal <= 1.5x)\n' "$(awk -v a="$S3" -v b="$FS" 'BEGIN{print a/b}')"
-printf '  CPU during the s3 sync: mirrord %s s, versitygw %s s (median; %s cores)\n' "$(median < "$OUT/m.cpu")" "$(median < "$OUT/vgw.cpu")" "$(nproc)"
+printf '  CPU (user+sys, median): fs sync: mirrord %s s; s3 sync: mirrord %s s + versitygw %s s (%s cores)\n' \
+  "$(median < "$OUT/f.cpu")" "$(median < "$OUT/m.cpu")" "$(median < "$OUT/vgw.cpu")" "$(nproc)"
 printf '  %-46s %8s req/s\n' "1 MiB from nginx" "$NR"
 printf '  %-46s %8s req/s\n' "1 MiB from an s3 replica, warm read cache" "$MR"
 printf '  ratio mirrord-s3/nginx: %.2fx (goal >= 0.90x), wrk -c%s, median of %s rounds of %s\n' "$(awk -v a="$MR" -v b="$NR" 'BEGIN{print a/b}')" "$CONNS" "$ROUNDS" "$DUR"

@@ -194,6 +194,14 @@ file:
 		c := s3AptClient(t, rc, key, id)
 		c.Update()
 		checkDebs(t, up.Debs(), c.Download("demo-app"), demoInstall...)
+		if _, err := exec.LookPath("dnf"); err == nil {
+			root := t.TempDir()
+			repos := writeRepo(t, repoStanza("mirror-base", baseC+"/snapshots/"+id+"/yum/base/", "file://"+yum.fix.Signer.PublicKeyFile))
+			mustDnf(t, root, repos, "install", "foo")
+			if got := installed(t, root); !strings.Contains(got, "foo-1.0-1") {
+				t.Errorf("dnf through redirects: foo not installed:\n%s", got)
+			}
+		}
 	})
 	t.Run("outage", func(t *testing.T) {
 		// B fetched demo-app's closure above: those blobs are cached.

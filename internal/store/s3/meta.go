@@ -65,8 +65,8 @@ func (m *Meta) Create(ctx context.Context, key string, value []byte) error {
 	return nil
 }
 
-// putObject writes value to key, conditionally when ifMatch or ifNoneMatch
-// is set; it returns the new ETag through etag when non-nil.
+// putObjectETag writes value to key, conditionally when ifMatch or
+// ifNoneMatch is set, and returns the new object's ETag.
 func (s *Store) putObjectETag(ctx context.Context, key string, value []byte, ifMatch, ifNoneMatch *string) (string, error) {
 	out, err := s.c.PutObject(ctx, &s3.PutObjectInput{
 		Bucket: &s.opt.Bucket, Key: &key, Body: bytes.NewReader(value),
@@ -83,8 +83,8 @@ func (s *Store) putObject(ctx context.Context, key string, value []byte, ifMatch
 	return err
 }
 
-// createObject writes key only if absent: the error wraps store.ErrExists
-// otherwise. It returns the new object's ETag.
+// createObjectETag writes key only if absent (the error wraps
+// store.ErrExists otherwise) and returns the new object's ETag.
 func (s *Store) createObjectETag(ctx context.Context, key string, value []byte) (string, error) {
 	ok, err := s.conditional(ctx)
 	if err != nil {

@@ -117,9 +117,7 @@ type Store struct {
 	createMu  sync.Mutex
 }
 
-var (
-	_ store.Store = (*Store)(nil)
-)
+var _ store.Store = (*Store)(nil)
 
 // New returns a store for opt. It does not contact the server.
 func New(ctx context.Context, opt Options) (*Store, error) {
@@ -319,7 +317,7 @@ func randomToken() string {
 	return hex.EncodeToString(b[:])
 }
 
-// tempPath returns a new local spool file path in TempDir.
+// createSpool creates a new local spool file in TempDir.
 func (s *Store) createSpool() (*os.File, error) {
 	f, err := os.CreateTemp(s.opt.TempDir, spoolPrefix+"*"+spoolSuffix)
 	if err != nil {
