@@ -30,6 +30,7 @@ func TestLoadFull(t *testing.T) {
 		PublicURL: "https://mirror.example.com",
 		Auth:      Auth{TokenFile: filepath.Join(dir, "secrets/token")},
 		Signing:   Signing{KeyFile: filepath.Join(dir, "keys/signing.asc")},
+		Bundle:    Bundle{Keyring: filepath.Join(dir, "keys/site-a.asc")},
 		Apt: []AptSource{{
 			Name:             "debian",
 			URL:              "https://apt.upstream.example/debian",
