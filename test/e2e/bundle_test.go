@@ -204,6 +204,7 @@ func TestBundleAirGap(t *testing.T) {
 	}
 	writeAConfig(img)
 	gen1 := a.sync()
+	a.must("snapshot", "promote", gen1, "production")
 	pub := publicKey(t, filepath.Join(a.dir, "data", "signing", "mirrord.asc"))
 	work := t.TempDir()
 	full := filepath.Join(work, "gen1.bundle")
@@ -240,6 +241,11 @@ func TestBundleAirGap(t *testing.T) {
 	}
 	if !maps.Equal(b.snapBlobs(gen1), a.snapBlobs(gen1)) {
 		t.Error("B's snapshot needs other blobs than A's")
+	}
+	var listed []struct{ Channels []string }
+	json.Unmarshal([]byte(b.must("snapshot", "list", "--json")), &listed)
+	if len(listed) != 1 || len(listed[0].Channels) != 0 {
+		t.Errorf("B's snapshots: %+v; want gen1 alone, with no channel (channels do not travel)", listed)
 	}
 	b.must("verify")
 	baseB := b.serve(addrB)
