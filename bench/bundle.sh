@@ -28,7 +28,7 @@ need() { # need CMD:PACKAGE ...
     apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
 }
-need gpg:gpg zstd:zstd tar:tar apt-ftparchive:apt-utils curl:curl
+need gpg:gpg zstd:zstd tar:tar apt-ftparchive:apt-utils curl:curl /usr/bin/time:time
 
 [ -x "$BIN" ] || go build -o "$BIN" ./cmd/mirrord
 go build -o "$OUT/aptgen" ./bench/aptgen
@@ -51,11 +51,11 @@ cleanup() {
 # --- the fixture: a signed synthetic apt upstream (as bench/apt.sh makes it)
 gpg --batch --quiet --passphrase "" --quick-gen-key "bundle bench <bench@example.invalid>" rsa3072 sign never >/dev/null 2>&1
 FPR=$(gpg --with-colons --list-keys | awk -F: '/^fpr/ {print $10; exit}')
-gpg --export "$FPR" > "$OUT/upstream.gpg"
+gpg --export "$FPR" > "$OUT/upstream.gpg" 2>/dev/null
 gpg --batch --quiet --passphrase "" --quick-gen-key "bundle bench signer <signer@example.invalid>" rsa3072 sign never >/dev/null 2>&1
 SIGNER=$(gpg --with-colons --list-keys signer@example.invalid | awk -F: '/^fpr/ {print $10; exit}')
-gpg --batch --pinentry-mode loopback --passphrase '' --armor --export-secret-keys "$SIGNER" > "$OUT/mirrord-signing.asc"
-gpg --armor --export "$SIGNER" > "$OUT/mirrord.asc"
+gpg --batch --pinentry-mode loopback --passphrase '' --armor --export-secret-keys "$SIGNER" > "$OUT/mirrord-signing.asc" 2>/dev/null
+gpg --armor --export "$SIGNER" > "$OUT/mirrord.asc" 2>/dev/null
 
 UP=$OUT/up
 "$OUT/aptgen" gen -dir "$UP" -n "$N" -payload "$PAYLOAD"
@@ -80,32 +80,41 @@ kill "${PIDS[@]}" 2>/dev/null || true; PIDS=()
 BLOBS=$(find "$OUT/data/blobs" -type f | wc -l)
 BYTES=$(du -sb "$OUT/data/blobs" | cut -f1)
 
-# --- interleaved rounds: anchor, mirrord, anchor, ...
-: > "$OUT/ex.a"; : > "$OUT/ex.m"; : > "$OUT/im.a"; : > "$OUT/im.m"
+# --- interleaved rounds: anchor, mirrord, anchor, ... Each step's wall
+# time (the goal) and CPU time (user+sys, steadier on a loaded machine).
+timed() { # timed NAME CMD...: run CMD, append wall to NAME.w and CPU to NAME.c
+  local name=$1; shift
+  /usr/bin/time -f "%e %U %S" -o "$OUT/time.tmp" "$@"
+  awk '{print $1}' "$OUT/time.tmp" >> "$OUT/$name.w"
+  awk '{printf "%.2f\n", $2+$3}' "$OUT/time.tmp" >> "$OUT/$name.c"
+}
+rm -f "$OUT"/*.w "$OUT"/*.c
 for r in $(seq "$ROUNDS"); do
   rm -f "$OUT/anchor.tar.zst" "$OUT/b.bundle"; rm -rf "$OUT/anchor" "$OUT/in-$r"
   sync
-  t0=$(now); tar -C "$OUT/data/blobs" -cf - sha256 | zstd -q -3 -T0 -o "$OUT/anchor.tar.zst"; t1=$(now)
-  echo "$(secs "$t0" "$t1")" >> "$OUT/ex.a"
+  timed ex.a sh -c "tar -C '$OUT/data/blobs' -cf - sha256 | zstd -q -3 -T0 -o '$OUT/anchor.tar.zst'"
   sync
-  t0=$(now); "$BIN" --config "$OUT/a.yaml" --log-level warn export "$ID" -o "$OUT/b.bundle" >/dev/null; t1=$(now)
-  echo "$(secs "$t0" "$t1")" >> "$OUT/ex.m"
+  timed ex.m "$BIN" --config "$OUT/a.yaml" --log-level warn export "$ID" -o "$OUT/b.bundle"
   sync
   mkdir -p "$OUT/anchor"
-  t0=$(now); zstd -q -dc "$OUT/anchor.tar.zst" | tar -C "$OUT/anchor" -xf -; t1=$(now)
-  echo "$(secs "$t0" "$t1")" >> "$OUT/im.a"
+  timed im.a sh -c "zstd -q -dc '$OUT/anchor.tar.zst' | tar -C '$OUT/anchor' -xf -"
+  rm -rf "$OUT/anchor"; mkdir -p "$OUT/anchor"; sync
+  timed im.s sh -c "zstd -q -dc '$OUT/anchor.tar.zst' | tar -C '$OUT/anchor' -xf - && sync -f '$OUT/anchor'"
   printf 'data_dir: %s\n' "$OUT/in-$r" > "$OUT/b.yaml"
   sync
-  t0=$(now); "$BIN" --config "$OUT/b.yaml" --log-level warn import "$OUT/b.bundle" --keyring "$OUT/mirrord.asc" >/dev/null; t1=$(now)
-  echo "$(secs "$t0" "$t1")" >> "$OUT/im.m"
+  timed im.m "$BIN" --config "$OUT/b.yaml" --log-level warn import "$OUT/b.bundle" --keyring "$OUT/mirrord.asc"
   rm -rf "$OUT/in-$r"
-done
-EXA=$(median < "$OUT/ex.a"); EXM=$(median < "$OUT/ex.m"); IMA=$(median < "$OUT/im.a"); IMM=$(median < "$OUT/im.m")
-printf '\nbundle: apt fixture, %d packages: %d blobs, %d MiB; bundle %d MiB, tar.zst %d MiB (median of %d rounds)\n' \
+done >/dev/null
+med() { median < "$OUT/$1"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2fx", a/b}'; }
+printf '\nbundle: apt fixture, %d packages: %d blobs, %d MiB; bundle %d MiB, tar.zst %d MiB (median of %d rounds; wall s, cpu s)\n' \
   "$N" "$BLOBS" $((BYTES >> 20)) $(($(stat -c %s "$OUT/b.bundle") >> 20)) $(($(stat -c %s "$OUT/anchor.tar.zst") >> 20)) "$ROUNDS"
-printf '  %-52s %8s s\n' "tar -cf - | zstd -3 -T0" "$EXA"
-printf '  %-52s %8s s\n' "mirrord export" "$EXM"
-printf '  ratio export mirrord/tar+zstd: %.2fx (goal <= 1.2x)\n' "$(awk -v a="$EXM" -v b="$EXA" 'BEGIN{print a/b}')"
-printf '  %-52s %8s s\n' "zstd -dc | tar -xf -" "$IMA"
-printf '  %-52s %8s s\n' "mirrord import (signature, digests, syncfs)" "$IMM"
-printf '  ratio import mirrord/zstd+tar: %.2fx (goal <= 1.2x)\n' "$(awk -v a="$IMM" -v b="$IMA" 'BEGIN{print a/b}')"
+row() { printf '  %-52s %7s %7s\n' "$1" "$(med "$2.w")" "$(med "$2.c")"; }
+row "tar -cf - | zstd -3 -T0" ex.a
+row "mirrord export" ex.m
+printf '  ratio export mirrord/tar+zstd: %s wall (goal <= 1.2x), %s cpu\n' "$(ratio "$(med ex.m.w)" "$(med ex.a.w)")" "$(ratio "$(med ex.m.c)" "$(med ex.a.c)")"
+row "zstd -dc | tar -xf -" im.a
+row "zstd -dc | tar -xf - && sync -f (durable, reference)" im.s
+row "mirrord import (signature, digests, syncfs)" im.m
+printf '  ratio import mirrord/zstd+tar: %s wall (goal <= 1.2x), %s cpu; against the durable tar: %s wall\n' \
+  "$(ratio "$(med im.m.w)" "$(med im.a.w)")" "$(ratio "$(med im.m.c)" "$(med im.a.c)")" "$(ratio "$(med im.m.w)" "$(med im.s.w)")"

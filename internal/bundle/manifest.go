@@ -43,7 +43,7 @@ const (
 
 // Limits on the entries read into memory.
 const (
-	maxManifest  = 1 << 30
+	maxManifest  = 256 << 20 // ~1.5 million blobs
 	maxSignature = 64 << 10
 	maxRecord    = 64 << 20
 )

@@ -75,8 +75,12 @@ func (s *stream) small(name string, limit int64) ([]byte, error) {
 	if h.Size > limit {
 		return nil, fmt.Errorf("%w: %s has %d bytes, more than the limit %d", ErrCorrupt, name, h.Size, limit)
 	}
-	data := make([]byte, h.Size)
-	if _, err := io.ReadFull(s.tr, data); err != nil {
+	// Not sized by the header: nothing is trusted before the signature.
+	data, err := io.ReadAll(io.LimitReader(s.tr, limit))
+	if err == nil && int64(len(data)) != h.Size {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%w: reading %s: %w", ErrCorrupt, name, unexpected(err))
 	}
 	return data, nil

@@ -31,6 +31,7 @@ func TestLoadFull(t *testing.T) {
 		publicURLSet: true,
 		Auth:         Auth{TokenFile: filepath.Join(dir, "secrets/token")},
 		Signing:      Signing{KeyFile: filepath.Join(dir, "keys/signing.asc")},
+		Bundle:       Bundle{Keyring: filepath.Join(dir, "keys/site-a.asc")},
 		Apt: []AptSource{{
 			Name:             "debian",
 			URL:              "https://apt.upstream.example/debian",
