@@ -437,9 +437,10 @@ func TestDeployMirrorUserData(t *testing.T) {
 	up.set("cirros.img", content)
 	src := filepath.Join(t.TempDir(), "sources.yaml")
 	os.WriteFile(src, []byte(fmt.Sprintf("data_dir: ./local\nlisten: 127.0.0.1:1\nfile:\n  - name: images\n    files: [{url: %s/cirros.img, sha256: %s}]\n", up.URL, sha(content))), 0o644)
+	dev := chrootVolume(t, root)
 	addr := freePort(t)
 	cmd := exec.Command(mirrordBin, "--config", src, "cloud-init", "mirror", "--package-url", "file:///tmp/mirrord.deb",
-		"--listen", addr, "--public-url", "http://"+addr, "--channel", "production")
+		"--listen", addr, "--public-url", "http://"+addr, "--channel", "production", "--device", dev)
 	ud, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("cloud-init mirror: %v", err)
@@ -459,13 +460,13 @@ func TestDeployMirrorUserData(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(func() { stopChrootServe(root) })
+	t.Cleanup(func() { stopChrootServe(root) }) // before the volume is unmounted
 	if len(cc.Runcmd) != 1 {
 		t.Fatalf("runcmd: %v", cc.Runcmd)
 	}
 	run := strings.Join(cc.Runcmd[0], " ")
 	out := mustChroot(t, root, run)
-	for _, want := range []string{"no data volume", "generated the API token", "first sync", "is channel production"} {
+	for _, want := range []string{"formatting the empty volume " + dev, "added /var/lib/mirrord to /etc/fstab", "generated the API token", "first sync", "is channel production"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("set-up output lacks %q:\n%s", want, out)
 		}
@@ -483,7 +484,18 @@ func TestDeployMirrorUserData(t *testing.T) {
 	if len(tok) != 64 {
 		t.Errorf("generated token %q", tok)
 	}
+	uuid := mustChroot(t, root, "blkid -p -o value -s UUID "+dev)
+	if mounts := mustChroot(t, root, "cat /proc/self/mounts"); !strings.Contains(mounts, dev+" /var/lib/mirrord ext4") {
+		t.Errorf("the volume is not mounted at /var/lib/mirrord:\n%s\nset-up:\n%s", mounts, out)
+	}
 	again := mustChroot(t, root, run)
+	if !strings.Contains(again, dev+" holds ext4: keeping it") || strings.Contains(again, "formatting") ||
+		mustChroot(t, root, "blkid -p -o value -s UUID "+dev) != uuid {
+		t.Errorf("the second run touched the volume:\n%s", again)
+	}
+	if fstab := mustChroot(t, root, "cat /etc/fstab"); strings.Count(fstab, "/var/lib/mirrord") != 1 {
+		t.Errorf("fstab:\n%s", fstab)
+	}
 	if !strings.Contains(again, "channel production exists: no first sync") || !strings.Contains(again, "mirrord serve runs") {
 		t.Errorf("second run:\n%s", again)
 	}
@@ -496,6 +508,41 @@ func TestDeployMirrorUserData(t *testing.T) {
 	if len(snaps) != 1 {
 		t.Errorf("%d snapshots after two runs, want 1: %s", len(snaps), list)
 	}
+}
+
+// chrootVolume gives root a loop device to use as the mirror's data
+// volume, with /proc and /dev mounted in root; everything is unmounted
+// and detached when t ends (after the set-up's mirrord serve is stopped).
+func chrootVolume(t *testing.T, root string) string {
+	t.Helper()
+	requiretool.All(t, "losetup", "mount", "umount")
+	img := filepath.Join(t.TempDir(), "volume.img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("losetup", "--find", "--show", img).CombinedOutput()
+	if err != nil {
+		requiretool.Missing(t, "no loop device for the data volume (losetup): "+strings.TrimSpace(string(out)))
+	}
+	dev := strings.TrimSpace(string(out))
+	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
+	for _, m := range []struct {
+		target string
+		args   []string
+	}{
+		{"proc", []string{"-t", "proc", "proc"}}, {"dev", []string{"--bind", "/dev"}},
+	} {
+		target := filepath.Join(root, m.target)
+		if out, err := exec.Command("mount", append(m.args, target)...).CombinedOutput(); err != nil {
+			requiretool.Missing(t, "cannot mount "+target+" for the chroot: "+string(out))
+		}
+		t.Cleanup(func() { exec.Command("umount", "-l", target).Run() })
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", filepath.Join(root, "var/lib/mirrord")).Run() })
+	return dev
 }
 
 // stopChrootServe stops the `mirrord serve` the set-up script started in
