@@ -294,7 +294,13 @@ func TestDeployNodeBootstrap(t *testing.T) {
 		t.Errorf("client-config --format sh differs from the served bootstrap.sh")
 	}
 
-	out := mustChroot(t, root, "curl -fsS "+chURL+" | sh -s -- --clone /srv/repos")
+	// The node's user-data, as `mirrord cloud-init node` renders it: its
+	// runcmd runs inside the node.
+	var ud struct{ Runcmd []string }
+	if err := yaml.Unmarshal([]byte(f.e.must("cloud-init", "node", "--channel", "production", "--mirror", f.base)), &ud); err != nil || len(ud.Runcmd) != 1 {
+		t.Fatalf("cloud-init node: %v %v", ud, err)
+	}
+	out := mustChroot(t, root, ud.Runcmd[0])
 	for _, want := range []string{"wrote /etc/apt/sources.list.d/mirrord-debian.sources", "wrote /etc/apt/keyrings/mirrord.asc",
 		"wrote /etc/mirrord/gitconfig", "cloned git/stdlib into /srv/repos/stdlib at main", "cloned git/puppet-apt into /srv/repos/modules/apt at v1.0"} {
 		if !strings.Contains(out, want) {
