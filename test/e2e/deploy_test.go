@@ -24,6 +24,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/mirrord/mirrord/internal/apt/apttest"
+	"github.com/mirrord/mirrord/internal/consul/consultest"
 	"github.com/mirrord/mirrord/internal/gitcache/gittest"
 	"github.com/mirrord/mirrord/internal/requiretool"
 )
@@ -444,9 +445,10 @@ func TestDeployMirrorUserData(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "sources.yaml")
 	os.WriteFile(src, []byte(fmt.Sprintf("data_dir: ./local\nlisten: 127.0.0.1:1\nfile:\n  - name: images\n    files: [{url: %s/cirros.img, sha256: %s}]\n", up.URL, sha(content))), 0o644)
 	dev := chrootVolume(t, root)
+	agent := consultest.Start(t, consultest.Options{})
 	addr := freePort(t)
 	cmd := exec.Command(mirrordBin, "--config", src, "cloud-init", "mirror", "--package-url", "file:///tmp/mirrord.deb",
-		"--listen", addr, "--public-url", "http://"+addr, "--channel", "production", "--device", dev)
+		"--listen", addr, "--public-url", "http://"+addr, "--channel", "production", "--device", dev, "--consul-join", agent.Addr)
 	ud, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("cloud-init mirror: %v", err)
@@ -485,6 +487,17 @@ func TestDeployMirrorUserData(t *testing.T) {
 	}
 	if _, s := get(t, mirror+"/channels/production/bootstrap.sh", nil); !bytes.HasPrefix(s, []byte("#!/bin/sh\n")) {
 		t.Errorf("bootstrap.sh: %q", s)
+	}
+	// Joined Consul: the channel's pin is in KV and the replica in the catalog.
+	m := regexp.MustCompile(`snapshot (\d{8}T\d{6}Z) is channel production`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no snapshot ID in the set-up output:\n%s", out)
+	}
+	if _, pin := get(t, agent.URL()+"/v1/kv/mirrord/channels/production?raw", nil); string(pin) != m[1] {
+		t.Errorf("Consul KV mirrord/channels/production = %q, want %s", pin, m[1])
+	}
+	if _, svc := get(t, agent.URL()+"/v1/catalog/service/mirrord", nil); !strings.Contains(string(svc), `"ServiceName": "mirrord"`) || !strings.Contains(string(svc), `"Port": `+addr[strings.LastIndex(addr, ":")+1:]) {
+		t.Errorf("mirrord is not in the Consul catalog: %s", svc)
 	}
 	tok := strings.TrimSpace(mustChroot(t, root, "cat /etc/mirrord/token"))
 	if len(tok) != 64 {
