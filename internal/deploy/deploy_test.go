@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/mirrord/mirrord/internal/apt"
@@ -147,9 +148,9 @@ func testRecord() *snapshot.Record {
 func TestBootstrapScriptWritesClientFiles(t *testing.T) {
 	requiretool.Path(t, "curl")
 	key := "-----BEGIN PGP PUBLIC KEY BLOCK-----\nxyz\n-----END PGP PUBLIC KEY BLOCK-----\n"
-	fail := false
+	var fail atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/keys/mirrord.asc" || fail {
+		if r.URL.Path != "/keys/mirrord.asc" || fail.Load() {
 			http.NotFound(w, r)
 			return
 		}
@@ -198,7 +199,7 @@ func TestBootstrapScriptWritesClientFiles(t *testing.T) {
 	if data, _ := os.ReadFile(filepath.Join(dir, "etc/gitconfig")); strings.Count(string(data), "[include]") != 1 {
 		t.Errorf("gitconfig includes twice:\n%s", data)
 	}
-	fail = true
+	fail.Store(true)
 	os.Remove(filepath.Join(dir, "etc/apt/keyrings/mirrord.asc"))
 	if out, err := run(); err == nil || !strings.Contains(out, "/keys/mirrord.asc") {
 		t.Errorf("a failing key download: %v\n%s", err, out)

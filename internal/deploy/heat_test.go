@@ -208,6 +208,15 @@ func TestHeatUserDataMatchesCloudInit(t *testing.T) {
 		t.Errorf("mirror.yaml's user-data differs from cloud-init mirror's:\nheat: %s\nours: %s", hj, oj)
 	}
 
+	// What Heat's OS::Heat::CloudConfig hands the server passes the schema too.
+	hud, err := yaml.Marshal(heat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := cloudInitSchema(t, append([]byte("#cloud-config\n"), hud...)); err != nil || !strings.Contains(out, "Valid cloud-config") {
+		t.Errorf("mirror.yaml's user-data: cloud-init schema: %v\n%s", err, out)
+	}
+
 	want, err := Node{BootstrapURL: "http://203.0.113.10:8080/channels/production/bootstrap.sh", CloneDir: DefaultCloneDir}.UserData()
 	if err != nil {
 		t.Fatal(err)

@@ -69,7 +69,13 @@ mount_volume() {
     echo "UUID=$uuid $DATA $fstype defaults,nofail 0 2" >>/etc/fstab
     log "added $DATA to /etc/fstab"
   fi
-  if mountpoint -q "$DATA"; then log "$DATA is mounted"; else mount "$DATA"; fi
+  if mountpoint -q "$DATA"; then
+    log "$DATA is mounted"
+  else
+    mount -t "$fstype" "$dev" "$DATA"
+    mountpoint -q "$DATA" || die "mounting $dev at $DATA failed"
+    log "mounted $dev at $DATA"
+  fi
 }
 
 # install_package: the .deb or .rpm at MIRRORD_PACKAGE_URL, or the mirrord

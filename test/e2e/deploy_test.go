@@ -24,6 +24,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/mirrord/mirrord/internal/apt/apttest"
+	"github.com/mirrord/mirrord/internal/consul/consultest"
 	"github.com/mirrord/mirrord/internal/gitcache/gittest"
 	"github.com/mirrord/mirrord/internal/requiretool"
 )
@@ -294,7 +295,13 @@ func TestDeployNodeBootstrap(t *testing.T) {
 		t.Errorf("client-config --format sh differs from the served bootstrap.sh")
 	}
 
-	out := mustChroot(t, root, "curl -fsS "+chURL+" | sh -s -- --clone /srv/repos")
+	// The node's user-data, as `mirrord cloud-init node` renders it: its
+	// runcmd runs inside the node.
+	var ud struct{ Runcmd []string }
+	if err := yaml.Unmarshal([]byte(f.e.must("cloud-init", "node", "--channel", "production", "--mirror", f.base)), &ud); err != nil || len(ud.Runcmd) != 1 {
+		t.Fatalf("cloud-init node: %v %v", ud, err)
+	}
+	out := mustChroot(t, root, ud.Runcmd[0])
 	for _, want := range []string{"wrote /etc/apt/sources.list.d/mirrord-debian.sources", "wrote /etc/apt/keyrings/mirrord.asc",
 		"wrote /etc/mirrord/gitconfig", "cloned git/stdlib into /srv/repos/stdlib at main", "cloned git/puppet-apt into /srv/repos/modules/apt at v1.0"} {
 		if !strings.Contains(out, want) {
@@ -437,9 +444,11 @@ func TestDeployMirrorUserData(t *testing.T) {
 	up.set("cirros.img", content)
 	src := filepath.Join(t.TempDir(), "sources.yaml")
 	os.WriteFile(src, []byte(fmt.Sprintf("data_dir: ./local\nlisten: 127.0.0.1:1\nfile:\n  - name: images\n    files: [{url: %s/cirros.img, sha256: %s}]\n", up.URL, sha(content))), 0o644)
+	dev := chrootVolume(t, root)
+	agent := consultest.Start(t, consultest.Options{})
 	addr := freePort(t)
 	cmd := exec.Command(mirrordBin, "--config", src, "cloud-init", "mirror", "--package-url", "file:///tmp/mirrord.deb",
-		"--listen", addr, "--public-url", "http://"+addr, "--channel", "production")
+		"--listen", addr, "--public-url", "http://"+addr, "--channel", "production", "--device", dev, "--consul-join", agent.Addr)
 	ud, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("cloud-init mirror: %v", err)
@@ -459,13 +468,13 @@ func TestDeployMirrorUserData(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(func() { stopChrootServe(root) })
+	t.Cleanup(func() { stopChrootServe(root) }) // before the volume is unmounted
 	if len(cc.Runcmd) != 1 {
 		t.Fatalf("runcmd: %v", cc.Runcmd)
 	}
 	run := strings.Join(cc.Runcmd[0], " ")
 	out := mustChroot(t, root, run)
-	for _, want := range []string{"no data volume", "generated the API token", "first sync", "is channel production"} {
+	for _, want := range []string{"formatting the empty volume " + dev, "added /var/lib/mirrord to /etc/fstab", "generated the API token", "first sync", "is channel production"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("set-up output lacks %q:\n%s", want, out)
 		}
@@ -479,11 +488,33 @@ func TestDeployMirrorUserData(t *testing.T) {
 	if _, s := get(t, mirror+"/channels/production/bootstrap.sh", nil); !bytes.HasPrefix(s, []byte("#!/bin/sh\n")) {
 		t.Errorf("bootstrap.sh: %q", s)
 	}
+	// Joined Consul: the channel's pin is in KV and the replica in the catalog.
+	m := regexp.MustCompile(`snapshot (\d{8}T\d{6}Z) is channel production`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no snapshot ID in the set-up output:\n%s", out)
+	}
+	if _, pin := get(t, agent.URL()+"/v1/kv/mirrord/channels/production?raw", nil); string(pin) != m[1] {
+		t.Errorf("Consul KV mirrord/channels/production = %q, want %s", pin, m[1])
+	}
+	if _, svc := get(t, agent.URL()+"/v1/catalog/service/mirrord", nil); !strings.Contains(string(svc), `"ServiceName": "mirrord"`) || !strings.Contains(string(svc), `"Port": `+addr[strings.LastIndex(addr, ":")+1:]) {
+		t.Errorf("mirrord is not in the Consul catalog: %s", svc)
+	}
 	tok := strings.TrimSpace(mustChroot(t, root, "cat /etc/mirrord/token"))
 	if len(tok) != 64 {
 		t.Errorf("generated token %q", tok)
 	}
+	uuid := mustChroot(t, root, "blkid -p -o value -s UUID "+dev)
+	if mounts := mustChroot(t, root, "cat /proc/self/mounts"); !strings.Contains(mounts, dev+" /var/lib/mirrord ext4") {
+		t.Errorf("the volume is not mounted at /var/lib/mirrord:\n%s\nset-up:\n%s", mounts, out)
+	}
 	again := mustChroot(t, root, run)
+	if !strings.Contains(again, dev+" holds ext4: keeping it") || strings.Contains(again, "formatting") ||
+		mustChroot(t, root, "blkid -p -o value -s UUID "+dev) != uuid {
+		t.Errorf("the second run touched the volume:\n%s", again)
+	}
+	if fstab := mustChroot(t, root, "cat /etc/fstab"); strings.Count(fstab, "/var/lib/mirrord") != 1 {
+		t.Errorf("fstab:\n%s", fstab)
+	}
 	if !strings.Contains(again, "channel production exists: no first sync") || !strings.Contains(again, "mirrord serve runs") {
 		t.Errorf("second run:\n%s", again)
 	}
@@ -496,6 +527,41 @@ func TestDeployMirrorUserData(t *testing.T) {
 	if len(snaps) != 1 {
 		t.Errorf("%d snapshots after two runs, want 1: %s", len(snaps), list)
 	}
+}
+
+// chrootVolume gives root a loop device to use as the mirror's data
+// volume, with /proc and /dev mounted in root; everything is unmounted
+// and detached when t ends (after the set-up's mirrord serve is stopped).
+func chrootVolume(t *testing.T, root string) string {
+	t.Helper()
+	requiretool.All(t, "losetup", "mount", "umount")
+	img := filepath.Join(t.TempDir(), "volume.img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("losetup", "--find", "--show", img).CombinedOutput()
+	if err != nil {
+		requiretool.Missing(t, "no loop device for the data volume (losetup): "+strings.TrimSpace(string(out)))
+	}
+	dev := strings.TrimSpace(string(out))
+	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
+	for _, m := range []struct {
+		target string
+		args   []string
+	}{
+		{"proc", []string{"-t", "proc", "proc"}}, {"dev", []string{"--bind", "/dev"}},
+	} {
+		target := filepath.Join(root, m.target)
+		if out, err := exec.Command("mount", append(m.args, target)...).CombinedOutput(); err != nil {
+			requiretool.Missing(t, "cannot mount "+target+" for the chroot: "+string(out))
+		}
+		t.Cleanup(func() { exec.Command("umount", "-l", target).Run() })
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", filepath.Join(root, "var/lib/mirrord")).Run() })
+	return dev
 }
 
 // stopChrootServe stops the `mirrord serve` the set-up script started in
