@@ -134,9 +134,10 @@ func (l *listener) acceptLoop() {
 	for {
 		c, err := l.acceptSlot()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
+			if !errors.Is(err, net.ErrClosed) {
+				// EMFILE, ECONNABORTED, ...: wait and go on, as
+				// http.Server does for a plain listener.
+				time.Sleep(50 * time.Millisecond)
 				continue
 			}
 			l.errMu.Lock()
