@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -61,7 +60,7 @@ Consul KV, and with --write installs the files (under --root).`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprint(g.stdout, clientConfigText(srcs, root, a.cfg.PublicURL+"/keys/mirrord.asc"))
+			fmt.Fprint(g.stdout, source.ClientConfigText(srcs, source.Under(root), a.cfg.PublicURL+"/keys/mirrord.asc"))
 			return nil
 		},
 	}
@@ -87,16 +86,4 @@ func (a *app) clientRoot(cmd *cobra.Command, channel, snap string) (string, erro
 		}
 	}
 	return t.Prefix(a.cfg.PublicURL), nil
-}
-
-// clientConfigText is every source's client configuration for clients of
-// root (a snapshot or channel URL).
-func clientConfigText(srcs []source.Source, root, keyURL string) string {
-	var out []string
-	for _, s := range srcs {
-		if cc, ok := s.(source.ClientConfig); ok {
-			out = append(out, cc.ClientConfig(root+"/"+s.Kind()+"/"+s.Name(), keyURL))
-		}
-	}
-	return strings.Join(out, "\n")
 }

@@ -1,29 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
-	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/mirrord/mirrord/internal/atomicfile"
 	"github.com/mirrord/mirrord/internal/consul"
+	"github.com/mirrord/mirrord/internal/deploy"
 	"github.com/mirrord/mirrord/internal/snapshot"
 	"github.com/mirrord/mirrord/internal/source"
 )
-
-// clientSnippet is one source's client config.
-type clientSnippet struct {
-	kind, name, text string
-}
 
 // consulClientConfig is `client-config --consul`: it takes the nearest
 // healthy replica from the catalog and the snapshot the channel is pinned
@@ -48,28 +37,28 @@ func (a *app) consulClientConfig(ctx context.Context, w io.Writer, channel, snap
 	if err != nil {
 		return err
 	}
-	base := inst.URL()
 	srcs, err := a.sources(a.cfg)
 	if err != nil {
 		return err
 	}
-	var snippets []clientSnippet
-	for _, s := range srcs {
-		if cc, ok := s.(source.ClientConfig); ok {
-			text := cc.ClientConfig(base+"/snapshots/"+id+"/"+s.Kind()+"/"+s.Name(), base+"/keys/mirrord.asc")
-			snippets = append(snippets, clientSnippet{s.Kind(), s.Name(), text})
-		}
-	}
-	header := fmt.Sprintf("# mirrord %s from replica %s (%s); %s\n", id, inst.ID, base, why)
+	base := func(s source.Source) string { return inst.URL() + "/snapshots/" + id + "/" + source.Key(s) }
+	keyURL := inst.URL() + "/keys/mirrord.asc"
+	header := fmt.Sprintf("# mirrord %s from replica %s (%s); %s\n", id, inst.ID, inst.URL(), why)
 	if !write {
-		var texts []string
-		for _, sn := range snippets {
-			texts = append(texts, sn.text)
-		}
-		fmt.Fprint(w, header+strings.Join(texts, "\n"))
+		fmt.Fprint(w, header+source.ClientConfigText(srcs, base, keyURL))
 		return nil
 	}
-	return writeClientFiles(ctx, w, root, base, header, snippets)
+	plan := source.PlanClientFiles(srcs, base, keyURL)
+	return deploy.Install(ctx, w, root, header, plan, func(ctx context.Context) ([]byte, error) {
+		key, code, err := httpGet(ctx, keyURL)
+		if err == nil && code != http.StatusOK {
+			err = fmt.Errorf("status %d", code)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("fetching mirrord's signing key from %s: %w", keyURL, err)
+		}
+		return key, nil
+	})
 }
 
 // consulPin picks the snapshot by snapshot.Pick, from Consul KV and the
@@ -129,87 +118,4 @@ func httpGet(ctx context.Context, url string) ([]byte, int, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	return body, resp.StatusCode, err
-}
-
-// Where --write puts each kind's config, relative to the root.
-const (
-	aptSourcesDir = "etc/apt/sources.list.d"
-	aptKeyFile    = "etc/apt/keyrings/mirrord.asc"
-	yumReposDir   = "etc/yum.repos.d"
-	gitInclude    = "etc/mirrord/gitconfig"
-	gitSystem     = "etc/gitconfig"
-)
-
-// writeClientFiles installs the snippets under root, each file replaced
-// atomically and only when its content changed, and reports what it did.
-func writeClientFiles(ctx context.Context, w io.Writer, root, base, header string, snippets []clientSnippet) error {
-	files := map[string][]byte{}
-	var git []string
-	for _, sn := range snippets {
-		switch sn.kind {
-		case "apt":
-			files[filepath.Join(aptSourcesDir, "mirrord-"+sn.name+".sources")] = []byte(header + sn.text)
-		case "yum":
-			files[filepath.Join(yumReposDir, "mirrord-"+sn.name+".repo")] = []byte(header + sn.text)
-		case "git":
-			git = append(git, sn.text)
-		default:
-			fmt.Fprintf(w, "# not written (%s sources have no client file):\n%s", sn.kind, sn.text)
-		}
-	}
-	if len(git) > 0 {
-		files[gitInclude] = []byte(header + strings.Join(git, ""))
-	}
-	if slices.ContainsFunc(snippets, func(s clientSnippet) bool { return s.kind == "apt" }) {
-		key, code, err := httpGet(ctx, base+"/keys/mirrord.asc")
-		if err == nil && code != http.StatusOK {
-			err = fmt.Errorf("status %d", code)
-		}
-		if err != nil {
-			return fmt.Errorf("fetching mirrord's signing key from %s/keys/mirrord.asc: %w", base, err)
-		}
-		files[aptKeyFile] = key
-	}
-	for _, rel := range slices.Sorted(maps.Keys(files)) {
-		if err := installFile(w, filepath.Join(root, rel), files[rel]); err != nil {
-			return err
-		}
-	}
-	if len(git) > 0 {
-		return includeGitConfig(w, filepath.Join(root, gitSystem), filepath.Join(root, gitInclude))
-	}
-	return nil
-}
-
-func installFile(w io.Writer, path string, data []byte) error {
-	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
-		fmt.Fprintf(w, "unchanged %s\n", path)
-		return nil
-	}
-	if err := atomicfile.Write(path, data, 0o644, nil); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	fmt.Fprintf(w, "wrote %s\n", path)
-	return nil
-}
-
-// includeGitConfig makes the system gitconfig include the mirrord one.
-func includeGitConfig(w io.Writer, system, include string) error {
-	old, err := os.ReadFile(system)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	line := "\tpath = " + include + "\n"
-	if bytes.Contains(old, []byte(line)) {
-		return nil
-	}
-	data := append(old, []byte("[include]\n"+line)...)
-	if len(old) > 0 && old[len(old)-1] != '\n' {
-		data = append(append(old, '\n'), []byte("[include]\n"+line)...)
-	}
-	if err := atomicfile.Write(system, data, 0o644, nil); err != nil {
-		return fmt.Errorf("writing %s: %w", system, err)
-	}
-	fmt.Fprintf(w, "included %s from %s\n", include, system)
-	return nil
 }

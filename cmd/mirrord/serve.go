@@ -210,7 +210,7 @@ func (a *app) uiOptions(ctx context.Context) server.UIOptions {
 					in = append(in, s)
 				}
 			}
-			return clientConfigText(in, a.cfg.PublicURL+root, keyURL)
+			return source.ClientConfigText(in, source.Under(a.cfg.PublicURL+root), keyURL)
 		}
 	}
 	if a.consulClient != nil {

@@ -151,8 +151,21 @@ func (s *Source) ClientConfig(base, keyURL string) string {
 			types, base, strings.Join(s.cfg.Suites, " "), strings.Join(s.cfg.Components, " "), strings.Join(s.cfg.Architectures, " "), s.cfg.Keyring)
 		return b.String()
 	}
-	fmt.Fprintf(&b, "# Fetch mirrord's signing key first:\n#   curl -fsSL %s -o /etc/apt/keyrings/mirrord.asc\n", keyURL)
-	fmt.Fprintf(&b, "Types: %s\nURIs: %s/\nSuites: %s\nComponents: %s\nArchitectures: %s\nSigned-By: /etc/apt/keyrings/mirrord.asc\n",
-		types, base, strings.Join(s.cfg.Suites, " "), strings.Join(s.cfg.Components, " "), strings.Join(s.cfg.Architectures, " "))
+	fmt.Fprintf(&b, "# Fetch mirrord's signing key first:\n#   curl -fsSL %s -o %s\n", keyURL, KeyFile)
+	fmt.Fprintf(&b, "Types: %s\nURIs: %s/\nSuites: %s\nComponents: %s\nArchitectures: %s\nSigned-By: %s\n",
+		types, base, strings.Join(s.cfg.Suites, " "), strings.Join(s.cfg.Components, " "), strings.Join(s.cfg.Architectures, " "), KeyFile)
 	return b.String()
 }
+
+// ClientFile implements source.ClientFiler: a deb822 .sources file, signed
+// by mirrord's key unless the source is served verbatim.
+func (s *Source) ClientFile() source.ClientFile {
+	f := source.ClientFile{Path: "/etc/apt/sources.list.d/mirrord-" + s.cfg.Name + ".sources"}
+	if !s.cfg.Verbatim {
+		f.Key = KeyFile
+	}
+	return f
+}
+
+// KeyFile is where a node keeps mirrord's public key for apt's Signed-By.
+const KeyFile = "/etc/apt/keyrings/mirrord.asc"

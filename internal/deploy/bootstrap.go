@@ -16,14 +16,10 @@ import (
 	"github.com/mirrord/mirrord/internal/source"
 )
 
-// Where the bootstrap script puts each kind's client configuration on a
-// node (the same places as `client-config --consul --write`).
+// Each kind says where its client configuration goes on a node
+// (source.ClientFiler); the bootstrap script and `client-config --consul
+// --write` put it there.
 const (
-	AptKeyFile  = "/etc/apt/keyrings/mirrord.asc"
-	aptSources  = "/etc/apt/sources.list.d"
-	yumRepos    = "/etc/yum.repos.d"
-	GitInclude  = "/etc/mirrord/gitconfig"
-	gitSystem   = "/etc/gitconfig"
 	metaDest    = "dest" // SourceRecord.Meta of a git source: the repos.yaml entry's dest
 	metaRef     = "ref"  // and its ref (absent: the upstream's default branch)
 	headSymref  = "ref: "
@@ -69,41 +65,31 @@ func (b Bootstrap) Script() ([]byte, error) {
 	sb.WriteString(scriptPrelude)
 	fmt.Fprintf(&sb, "MIRROR=%s\nKEY_URL=%s\n\n", shQuote(b.Root), shQuote(b.KeyURL))
 
-	var apt, git []string
+	var in []source.Source
 	for _, s := range b.Sources {
-		cc, ok := s.(source.ClientConfig)
-		if !ok {
+		if _, ok := s.(source.ClientConfig); !ok {
 			continue
 		}
-		if _, in := b.Record.Source(source.Key(s)); !in {
+		if _, ok := b.Record.Source(source.Key(s)); !ok {
 			fmt.Fprintf(&sb, "# %s is configured but not in snapshot %s: skipped\n", source.Key(s), b.Record.ID)
 			continue
 		}
-		text := cc.ClientConfig(b.Root+"/"+source.Key(s), b.KeyURL)
-		switch s.Kind() {
-		case "apt":
-			apt = append(apt, s.Name())
-			if err := putFile(&sb, path.Join(aptSources, "mirrord-"+s.Name()+".sources"), text); err != nil {
-				return nil, err
-			}
-		case "yum":
-			if err := putFile(&sb, path.Join(yumRepos, "mirrord-"+s.Name()+".repo"), text); err != nil {
-				return nil, err
-			}
-		case kindGit:
-			git = append(git, text)
-		default:
-			fmt.Fprintf(&sb, "# %s has no client file:\n%s", source.Key(s), commentOut(text))
-		}
+		in = append(in, s)
 	}
-	if len(apt) > 0 {
-		fmt.Fprintf(&sb, "fetch_key %s\n", shQuote(AptKeyFile))
-	}
-	if len(git) > 0 {
-		if err := putFile(&sb, GitInclude, strings.Join(git, "")); err != nil {
+	plan := source.PlanClientFiles(in, func(s source.Source) string { return b.Root + "/" + source.Key(s) }, b.KeyURL)
+	for _, f := range plan.Files {
+		if err := putFile(&sb, f.Path, f.Text); err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(&sb, "include_git %s %s\n", shQuote(gitSystem), shQuote(GitInclude))
+	}
+	for _, k := range plan.Keys {
+		fmt.Fprintf(&sb, "fetch_key %s\n", shQuote(k))
+	}
+	for _, inc := range plan.Includes {
+		fmt.Fprintf(&sb, "include_git %s %s\n", shQuote(inc[0]), shQuote(inc[1]))
+	}
+	for _, u := range plan.Unfiled {
+		fmt.Fprintf(&sb, "# %s has no client file:\n%s", u.Source, commentOut(u.Text))
 	}
 	b.clones(&sb)
 	sb.WriteString("echo \"mirrord bootstrap: done ($MIRROR)\"\n")

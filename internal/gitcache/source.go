@@ -255,3 +255,9 @@ func escapeConfig(v string) string {
 
 // dir is the source's directory in the cache.
 func (s *Source) dir() string { return filepath.Join(s.opt.CacheDir, s.repo.Name) }
+
+// ClientFile implements source.ClientFiler: every git source's insteadOf
+// rules go into one git-config file, included from the system gitconfig.
+func (s *Source) ClientFile() source.ClientFile {
+	return source.ClientFile{Path: "/etc/mirrord/gitconfig", IncludedBy: "/etc/gitconfig"}
+}

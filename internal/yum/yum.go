@@ -154,3 +154,9 @@ func (s *Source) ClientConfig(base, keyURL string) string {
 	}
 	return b.String()
 }
+
+// ClientFile implements source.ClientFiler: a .repo file (its gpgkey= lines
+// point at the mirror).
+func (s *Source) ClientFile() source.ClientFile {
+	return source.ClientFile{Path: "/etc/yum.repos.d/mirrord-" + s.opt.Name + ".repo"}
+}
