@@ -17,7 +17,9 @@ func (f fakeKind) Name() string { return f.name }
 func (f fakeKind) Sync(context.Context, *Env) (*Result, error) {
 	return &Result{}, nil
 }
-func (f fakeKind) ClientConfig(base, keyURL string) string { return f.kind + " " + base + " " + keyURL + "\n" }
+func (f fakeKind) ClientConfig(base, keyURL string) string {
+	return f.kind + " " + base + " " + keyURL + "\n"
+}
 
 type filedKind struct{ fakeKind }
 
