@@ -6,6 +6,7 @@
 //
 //	/snapshots/{ID}/{KIND}/{NAME}/{PATH...}   immutable snapshot trees
 //	/channels/{CHANNEL}/{KIND}/{NAME}/{PATH...}  the channel's current snapshot, no-cache
+//	/snapshots/{ID}/bootstrap.sh  /channels/{CHANNEL}/bootstrap.sh  node set-up script (Options.Bootstrap)
 //	/keys/mirrord.asc  /api/v1/...  /metrics  /healthz  /
 //
 // Every request path is checked before any lookup: ".", ".." and empty
