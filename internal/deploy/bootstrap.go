@@ -69,7 +69,9 @@ func (b Bootstrap) Script() ([]byte, error) {
 	sb.WriteString(scriptPrelude)
 	fmt.Fprintf(&sb, "MIRROR=%s\nKEY_URL=%s\n\n", shQuote(b.Root), shQuote(b.KeyURL))
 
-	var apt, git []string
+	var files strings.Builder // the apt and yum files, after the key
+	var git []string
+	hasApt := false
 	for _, s := range b.Sources {
 		cc, ok := s.(source.ClientConfig)
 		if !ok {
@@ -80,25 +82,26 @@ func (b Bootstrap) Script() ([]byte, error) {
 			continue
 		}
 		text := cc.ClientConfig(b.Root+"/"+source.Key(s), b.KeyURL)
+		var err error
 		switch s.Kind() {
 		case "apt":
-			apt = append(apt, s.Name())
-			if err := putFile(&sb, path.Join(aptSources, "mirrord-"+s.Name()+".sources"), text); err != nil {
-				return nil, err
-			}
+			hasApt = true
+			err = putFile(&files, path.Join(aptSources, "mirrord-"+s.Name()+".sources"), text)
 		case "yum":
-			if err := putFile(&sb, path.Join(yumRepos, "mirrord-"+s.Name()+".repo"), text); err != nil {
-				return nil, err
-			}
+			err = putFile(&files, path.Join(yumRepos, "mirrord-"+s.Name()+".repo"), text)
 		case kindGit:
 			git = append(git, text)
 		default:
 			fmt.Fprintf(&sb, "# %s has no client file:\n%s", source.Key(s), commentOut(text))
 		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	if len(apt) > 0 {
+	if hasApt { // first: sources without their key would break apt
 		fmt.Fprintf(&sb, "fetch_key %s\n", shQuote(AptKeyFile))
 	}
+	sb.WriteString(files.String())
 	if len(git) > 0 {
 		if err := putFile(&sb, GitInclude, strings.Join(git, "")); err != nil {
 			return nil, err
