@@ -31,7 +31,9 @@ func newCloudInitMirrorCmd(g *globals) *cobra.Command {
 the data volume at /var/lib/mirrord (formatting it only when empty), installs the
 mirrord package, writes /etc/mirrord/mirrord.yaml (the sources of --config, with
 data_dir, listen, public_url, auth and consul set for the VM) and a generated
-token, enables the unit, runs the first sync and promotes it to --channel.`,
+token, enables the unit, runs the first sync and promotes it to --channel.
+Files the sources name (apt keyring, yum gpgkey, git repos_file) must exist
+on the VM too: the image's keyrings do; inline git repos under git.repos.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			data, err := os.ReadFile(g.config)
@@ -46,6 +48,9 @@ token, enables the unit, runs the first sync and promotes it to --channel.`,
 			out, err := m.UserData()
 			if err != nil {
 				return usageError{fmt.Errorf("cloud-init mirror: %w", err)}
+			}
+			if strings.Contains(string(srcs), "repos_file:") {
+				fmt.Fprintf(g.stderr, "cloud-init mirror: %s names a git repos_file: the VM needs that file at the same path (or list the repos under git.repos)\n", g.config)
 			}
 			if len(dropped) > 0 {
 				fmt.Fprintf(g.stderr, "cloud-init mirror: not copied from %s (the VM sets them): %s\n", g.config, strings.Join(dropped, ", "))

@@ -76,14 +76,14 @@ func (b Bootstrap) Script() ([]byte, error) {
 		}
 		in = append(in, s)
 	}
-	plan := source.PlanClientFiles(in, func(s source.Source) string { return b.Root + "/" + source.Key(s) }, b.KeyURL)
+	plan := source.PlanClientFiles(in, source.Under(b.Root), b.KeyURL)
+	for _, k := range plan.Keys { // first: sources without their key would break apt
+		fmt.Fprintf(&sb, "fetch_key %s\n", shQuote(k))
+	}
 	for _, f := range plan.Files {
 		if err := putFile(&sb, f.Path, f.Text); err != nil {
 			return nil, err
 		}
-	}
-	for _, k := range plan.Keys {
-		fmt.Fprintf(&sb, "fetch_key %s\n", shQuote(k))
 	}
 	for _, inc := range plan.Includes {
 		fmt.Fprintf(&sb, "include_git %s %s\n", shQuote(inc[0]), shQuote(inc[1]))

@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/mirrord/mirrord/internal/config"
 	"github.com/mirrord/mirrord/internal/requiretool"
 )
 
@@ -320,5 +321,20 @@ func TestHeatValidate(t *testing.T) {
 		if got := out[len(good)+i]; !strings.HasPrefix(got, "INVALID ") || !strings.Contains(got, tc.want) {
 			t.Errorf("%s: %s (want INVALID with %q)", tc.name, got, tc.want)
 		}
+	}
+}
+
+// The example environment's mirrord_config, completed as the set-up
+// script completes it, is a valid mirrord.yaml.
+func TestExampleSourcesAreAValidConfig(t *testing.T) {
+	params := exampleParams(t)
+	p := filepath.Join(t.TempDir(), "mirrord.yaml")
+	body := "data_dir: /var/lib/mirrord\nlisten: 0.0.0.0:8080\npublic_url: http://203.0.113.10:8080\nauth: {token_file: /etc/mirrord/token}\n" +
+		params["mirrord_config"].(string)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Load(p); err != nil {
+		t.Errorf("example.yaml's mirrord_config: %v", err)
 	}
 }

@@ -15,18 +15,14 @@ import (
 
 // Install writes plan's files under root (a node's "/", or an image), each
 // behind header, replaced atomically and only when its content changed;
-// fetches mirrord's public key with key for every place plan needs it; and
+// first fetches mirrord's public key with key for every place plan needs
+// it (apt refuses sources whose key is missing); and
 // makes each git-config file include its mirrord file. It reports what it
 // did to w, one line a file. It is what the bootstrap script does, for
 // `client-config --consul --write`.
 func Install(ctx context.Context, w io.Writer, root, header string, plan source.ClientPlan, key func(ctx context.Context) ([]byte, error)) error {
 	for _, u := range plan.Unfiled {
 		fmt.Fprintf(w, "# not written (%s has no client file):\n%s", u.Source, u.Text)
-	}
-	for _, f := range plan.Files {
-		if err := installFile(w, filepath.Join(root, f.Path), []byte(header+f.Text)); err != nil {
-			return err
-		}
 	}
 	if len(plan.Keys) > 0 {
 		data, err := key(ctx)
@@ -37,6 +33,11 @@ func Install(ctx context.Context, w io.Writer, root, header string, plan source.
 			if err := installFile(w, filepath.Join(root, k), data); err != nil {
 				return err
 			}
+		}
+	}
+	for _, f := range plan.Files {
+		if err := installFile(w, filepath.Join(root, f.Path), []byte(header+f.Text)); err != nil {
+			return err
 		}
 	}
 	for _, inc := range plan.Includes {

@@ -6,8 +6,8 @@
 //
 //	/snapshots/{ID}/{KIND}/{NAME}/{PATH...}   immutable snapshot trees
 //	/channels/{CHANNEL}/{KIND}/{NAME}/{PATH...}  the channel's current snapshot, no-cache
-//	/keys/mirrord.asc  /api/v1/...  /metrics  /healthz
-//	/  /ui/...   the web UI (templates and assets from web/)
+//	/snapshots/{ID}/bootstrap.sh  /channels/{CHANNEL}/bootstrap.sh  node set-up script (Options.Bootstrap)
+//	/keys/mirrord.asc  /api/v1/...  /metrics  /healthz  /
 //
 // Every request path is checked before any lookup: ".", ".." and empty
 // segments, backslashes, NUL and control bytes, and encoded slashes,

@@ -364,7 +364,7 @@ var (
 	pkgDeb     string
 	pkgRPM     string
 	pkgErr     error
-	pkgVersion = "0.0." + strconv.FormatInt(time.Now().Unix()%100000, 10)
+	pkgVersion = "0.0.1" // a fixed version: each run overwrites the same dist/ files
 )
 
 func packages(t *testing.T) (deb, rpm string) {
