@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mirrord/mirrord/internal/apt/apttest"
+	"github.com/mirrord/mirrord/internal/consul/consultest"
 	"github.com/mirrord/mirrord/internal/requiretool"
 	"github.com/mirrord/mirrord/internal/store/s3/s3test"
 )
@@ -336,5 +337,37 @@ func TestS3GC(t *testing.T) {
 	}
 	if out := e.must("verify"); !strings.Contains(out, " 0 problems") {
 		t.Errorf("verify after gc: %s", out)
+	}
+}
+
+// TestS3ConsulLocks: with consul: and an s3 store, the sync lock is a
+// Consul lock (PREFIX/locks/sync) shared by every replica: while another
+// holder has it, a sync is refused; once released, it runs.
+func TestS3ConsulLocks(t *testing.T) {
+	agent := consultest.Start(t, consultest.Options{})
+	srv := s3test.Start(t)
+	b := newS3Bucket(t, srv, "mirrord-consul", "")
+	up := newUpstream(t)
+	f := fileSpec{"a.bin", randBytes(5, 4096)}
+	up.set(f.path, f.data)
+	e := newEnv(t)
+	e.writeConfig(fileConfig(up.URL, f) + b.yaml("") + fmt.Sprintf("consul: {address: %q, prefix: s3locks/}\n", agent.Addr))
+	lock, err := agent.Client().LockKey("s3locks/locks/sync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.Lock(nil); err != nil {
+		t.Fatal(err)
+	}
+	r := e.run("sync")
+	if r.code != 4 || !strings.Contains(r.stderr, "another sync") {
+		t.Errorf("sync while another replica holds the Consul lock: exit %d\n%s", r.code, r.stderr)
+	}
+	if err := lock.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	e.sync()
+	if _, err := os.Stat(filepath.Join(srv.Dir, b.bucket, "locks")); !os.IsNotExist(err) {
+		t.Errorf("lease objects in the bucket although Consul holds the locks: %v", err)
 	}
 }
