@@ -51,7 +51,7 @@ func TestFaultInjection(t *testing.T) {
 				t.Parallel()
 				src := mk(t)
 				for _, k := range faultproxy.Kinds() {
-					runFault(t, src, k, &total)
+					runFault(t, name, src, k, &total)
 				}
 			})
 		}
@@ -63,7 +63,7 @@ func TestFaultInjection(t *testing.T) {
 	}
 }
 
-func runFault(t *testing.T, src faultSource, k faultproxy.Kind, total *faultTally) {
+func runFault(t *testing.T, kind string, src faultSource, k faultproxy.Kind, total *faultTally) {
 	t.Helper()
 	p := faultproxy.New(t, src.upstream, faultproxy.Options{Kind: k, Stall: 5 * time.Second})
 	e := newEnv(t)
@@ -100,7 +100,7 @@ func runFault(t *testing.T, src faultSource, k faultproxy.Kind, total *faultTall
 		total.corrupt.Add(int64(len(bad)))
 		t.Errorf("%v: corrupt blobs in the store: %v", k, bad)
 	}
-	t.Logf("%-22v faults=%-3d %6.1fs %s", k, p.Faults(), took.Seconds(), outcome)
+	t.Logf("%-4s %-22v faults=%-3d %6.1fs %s", kind, k, p.Faults(), took.Seconds(), outcome)
 }
 
 func faultLine(s string) string {
