@@ -70,8 +70,11 @@ func New(cfg config.AptSource, opt Options) (*Source, error) {
 			return nil, fmt.Errorf("apt/%s: suite or component %q is not a plain relative path", cfg.Name, s)
 		}
 	}
-	if cfg.Verbatim && len(cfg.Filter) > 0 {
-		return nil, fmt.Errorf("apt/%s: verbatim cannot be combined with filter", cfg.Name)
+	if cfg.Verbatim && (len(cfg.Filter) > 0 || cfg.FilterFrom != "" || cfg.Retain != nil) {
+		return nil, fmt.Errorf("apt/%s: verbatim cannot be combined with filter, filter_from or retain (they rewrite the metadata)", cfg.Name)
+	}
+	if cfg.Retain != nil && cfg.Retain.Versions < 1 {
+		return nil, fmt.Errorf("apt/%s: retain.versions must be at least 1", cfg.Name)
 	}
 	if cfg.Keyring == "" && !cfg.InsecureSkipVerify {
 		return nil, fmt.Errorf("apt/%s: no keyring configured; set keyring to the upstream's public key file, or insecure_skip_verify: true to mirror without checking signatures", cfg.Name)

@@ -91,7 +91,7 @@ func New(opt Options) (*Source, error) {
 	if opt.GPGKey == "" && !opt.InsecureSkipVerify {
 		return fail("no gpgkey: give the repository's signing key, or set insecure_skip_verify: true to mirror without signature checks")
 	}
-	if opt.Verbatim && (len(opt.Filter) > 0 || opt.FilterFrom != "" || opt.Advisories != nil) {
+	if opt.Verbatim && (len(opt.Filter) > 0 || opt.FilterFrom != "" || opt.Advisories != nil || opt.Retain > 0) {
 		return fail("verbatim cannot be combined with a filter (a filtered mirror regenerates the metadata)")
 	}
 	for _, p := range opt.Filter {
