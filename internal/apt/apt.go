@@ -70,8 +70,8 @@ func New(cfg config.AptSource, opt Options) (*Source, error) {
 			return nil, fmt.Errorf("apt/%s: suite or component %q is not a plain relative path", cfg.Name, s)
 		}
 	}
-	if cfg.Verbatim && (len(cfg.Filter) > 0 || cfg.FilterFrom != "" || cfg.Retain != nil) {
-		return nil, fmt.Errorf("apt/%s: verbatim cannot be combined with filter, filter_from or retain (they rewrite the metadata)", cfg.Name)
+	if c := config.VerbatimConflicts(cfg.Verbatim, map[string]bool{"filter": len(cfg.Filter) > 0, "filter_from": cfg.FilterFrom != "", "retain": cfg.Retain != nil}); len(c) > 0 {
+		return nil, fmt.Errorf("apt/%s: verbatim cannot be combined with %s (they rewrite the metadata)", cfg.Name, strings.Join(c, ", "))
 	}
 	if cfg.Retain != nil && cfg.Retain.Versions < 1 {
 		return nil, fmt.Errorf("apt/%s: retain.versions must be at least 1", cfg.Name)

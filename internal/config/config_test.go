@@ -524,3 +524,14 @@ func TestMakeName(t *testing.T) {
 		}
 	}
 }
+
+func TestIsSCPLike(t *testing.T) {
+	for s, want := range map[string]bool{
+		"git@host.example:org/repo.git": true, "host:repo": true, ":repo": false,
+		"/srv/git/a:b": false, "dir/a:b": false, "https://h/x": false, "repo": false,
+	} {
+		if got := IsSCPLike(s); got != want {
+			t.Errorf("IsSCPLike(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -33,7 +34,7 @@ func TestSubsetKeyErrors(t *testing.T) {
 		{"filter_from: n.list\n    verbatim: true", "m.yaml:4: apt[0].verbatim: verbatim: true cannot be combined with filter_from"},
 		{"retain: {versions: 0}", "m.yaml:3: apt[0].retain.versions: must be at least 1"},
 		{"retain: {version: 2}", `m.yaml:3: unknown key "version" in apt[0].retain (did you mean "versions"?)`},
-		{"retain: {versions: 2}\n    verbatim: true", "apt[0].retain: retain cannot be combined with verbatim: true"},
+		{"retain: {versions: 2}\n    verbatim: true", "apt[0].verbatim: verbatim: true cannot be combined with retain"},
 		{"filter_check: yes please", "apt[0].filter_check"},
 	}
 	for _, tt := range tests {
@@ -64,5 +65,15 @@ yum:
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s:\n err = %v\nwant %q", src, err, want)
 		}
+	}
+}
+
+func TestVerbatimConflicts(t *testing.T) {
+	set := map[string]bool{"filter": true, "retain": true, "advisories": false}
+	if got := VerbatimConflicts(true, set); !slices.Equal(got, []string{"filter", "retain"}) {
+		t.Errorf("VerbatimConflicts = %v", got)
+	}
+	if got := VerbatimConflicts(false, set); got != nil {
+		t.Errorf("not verbatim: %v", got)
 	}
 }

@@ -275,18 +275,31 @@ func (v *validator) apt(p string, s *AptSource) {
 	}
 	v.verifyKey(p, "keyring", s.Keyring, s.InsecureSkipVerify)
 	s.Keyring = v.resolveRef(s.Keyring)
-	if s.Verbatim && len(s.Filter) > 0 {
-		v.fail(p+".verbatim", "verbatim: true cannot be combined with filter (a filtered mirror rewrites the metadata)")
-	}
 	v.subset(p, subsetKeys{filter: len(s.Filter) > 0, withDeps: s.FilterWithDeps, check: s.FilterCheck, from: &s.FilterFrom,
 		retain: s.Retain, verbatim: s.Verbatim})
 }
 
 // subsetKeys are the keys apt and yum sources share for subsets.
 type subsetKeys struct {
-	filter, withDeps, check, verbatim bool
-	from                              *string
-	retain                            *Retain
+	filter, withDeps, check, verbatim, advisories bool
+	from                                          *string
+	retain                                        *Retain
+}
+
+// VerbatimConflicts is the one rule for verbatim sources: of the subset
+// keys set (key → set), it returns those verbatim: true cannot have, in
+// order, since they rewrite the metadata verbatim serves untouched.
+func VerbatimConflicts(verbatim bool, set map[string]bool) []string {
+	if !verbatim {
+		return nil
+	}
+	var out []string
+	for _, k := range []string{"filter", "filter_from", "retain", "advisories"} {
+		if set[k] {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // subset checks filter_check, filter_from and retain.
@@ -297,16 +310,11 @@ func (v *validator) subset(p string, k subsetKeys) {
 		v.fail(p+".filter_check", "filter_check needs filter_with_deps: true (without the dependencies a subset cannot install alone)")
 	}
 	*k.from = v.resolve(*k.from)
-	if *k.from != "" && k.verbatim {
-		v.fail(p+".verbatim", "verbatim: true cannot be combined with filter_from (a subset rewrites the metadata)")
+	for _, key := range VerbatimConflicts(k.verbatim, map[string]bool{"filter": k.filter, "filter_from": *k.from != "", "retain": k.retain != nil, "advisories": k.advisories}) {
+		v.fail(p+".verbatim", "verbatim: true cannot be combined with %s (it rewrites the metadata that verbatim serves untouched)", key)
 	}
-	if k.retain != nil {
-		if k.retain.Versions < 1 {
-			v.fail(p+".retain.versions", "must be at least 1 (how many versions of each package to keep), e.g. retain: {versions: 3}")
-		}
-		if k.verbatim {
-			v.fail(p+".retain", "retain cannot be combined with verbatim: true (kept versions rewrite the metadata)")
-		}
+	if k.retain != nil && k.retain.Versions < 1 {
+		v.fail(p+".retain.versions", "must be at least 1 (how many versions of each package to keep), e.g. retain: {versions: 3}")
 	}
 }
 
@@ -328,11 +336,8 @@ func (v *validator) yumSources(srcs []YumSource) {
 		v.httpURL(p+".url", s.URL)
 		v.verifyKey(p, "gpgkey", s.GPGKey, s.InsecureSkipVerify)
 		s.GPGKey = v.resolveRef(s.GPGKey)
-		if s.Verbatim != nil && *s.Verbatim && len(s.Filter) > 0 {
-			v.fail(p+".verbatim", "verbatim: true cannot be combined with filter (a filtered mirror rewrites the metadata)")
-		}
 		v.subset(p, subsetKeys{filter: len(s.Filter) > 0, withDeps: s.FilterWithDeps, check: s.FilterCheck, from: &s.FilterFrom,
-			retain: s.Retain, verbatim: s.Verbatim != nil && *s.Verbatim})
+			retain: s.Retain, advisories: s.Advisories != nil, verbatim: s.Verbatim != nil && *s.Verbatim})
 		v.advisories(p, s)
 	}
 }
@@ -459,7 +464,7 @@ func checkGitURL(s string) error {
 		return fmt.Errorf("invalid git URL %q: contains a NUL byte", s)
 	case strings.Contains(s, "://"):
 		return checkSchemeURL(s)
-	case scpLike(s):
+	case IsSCPLike(s):
 		return checkSCP(s)
 	}
 	return nil
@@ -485,11 +490,13 @@ func checkSchemeURL(s string) error {
 	return nil
 }
 
-// scpLike reports whether s looks like user@host:path: a colon before any slash.
-func scpLike(s string) bool {
+// IsSCPLike reports whether s is git's scp-like address, [user@]host:path:
+// a colon after at least one character and before any slash. It is the one
+// rule for both the config check and the git kind.
+func IsSCPLike(s string) bool {
 	c := strings.IndexByte(s, ':')
 	slash := strings.IndexByte(s, '/')
-	return c >= 0 && (slash < 0 || c < slash)
+	return c > 0 && (slash < 0 || c < slash) && !strings.Contains(s, "://")
 }
 
 func checkSCP(s string) error {
@@ -650,9 +657,6 @@ func (v *validator) advisories(p string, s *YumSource) {
 		}
 	}
 	v.nonEmpty(p+".advisories.severities", a.Severities)
-	if s.Verbatim != nil && *s.Verbatim {
-		v.fail(p+".advisories", "advisories cannot be combined with verbatim: true (the subset rewrites the metadata)")
-	}
 }
 
 func slicesContainsFold(list []string, s string) bool {

@@ -36,6 +36,7 @@ import (
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 
+	"github.com/mirrord/mirrord/internal/config"
 	"github.com/mirrord/mirrord/internal/source"
 )
 
@@ -130,7 +131,7 @@ func endpoint(raw, baseDir string) (string, error) {
 	if raw == "" {
 		return "", errors.New("no upstream URL")
 	}
-	if strings.Contains(raw, "://") || scpLike(raw) {
+	if strings.Contains(raw, "://") || config.IsSCPLike(raw) {
 		if _, err := transport.NewEndpoint(raw); err != nil {
 			return "", fmt.Errorf("upstream %q: %w", raw, err)
 		}
@@ -141,14 +142,6 @@ func endpoint(raw, baseDir string) (string, error) {
 		p = filepath.Join(baseDir, p)
 	}
 	return filepath.Clean(p), nil
-}
-
-// scpLike reports whether s is a user@host:path address: a colon before
-// any slash.
-func scpLike(s string) bool {
-	c := strings.IndexByte(s, ':')
-	slash := strings.IndexByte(s, '/')
-	return c > 0 && (slash < 0 || c < slash)
 }
 
 // Kind implements source.Source.
@@ -225,7 +218,7 @@ func (l *Limiter) acquire(ctx context.Context) (func(), error) {
 // suffix (git picks the longest matching insteadOf).
 func (s *Source) ClientConfig(base, _ string) string {
 	up := s.repo.URL
-	if !strings.Contains(up, "://") && !scpLike(up) {
+	if !strings.Contains(up, "://") && !config.IsSCPLike(up) {
 		up = s.endpoint // a local path: the absolute form
 	}
 	alt := up + ".git"

@@ -22,6 +22,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/mirrord/mirrord/internal/config"
 	"github.com/mirrord/mirrord/internal/source"
 )
 
@@ -91,8 +92,8 @@ func New(opt Options) (*Source, error) {
 	if opt.GPGKey == "" && !opt.InsecureSkipVerify {
 		return fail("no gpgkey: give the repository's signing key, or set insecure_skip_verify: true to mirror without signature checks")
 	}
-	if opt.Verbatim && (len(opt.Filter) > 0 || opt.FilterFrom != "" || opt.Advisories != nil || opt.Retain > 0) {
-		return fail("verbatim cannot be combined with a filter (a filtered mirror regenerates the metadata)")
+	if c := config.VerbatimConflicts(opt.Verbatim, map[string]bool{"filter": len(opt.Filter) > 0, "filter_from": opt.FilterFrom != "", "retain": opt.Retain > 0, "advisories": opt.Advisories != nil}); len(c) > 0 {
+		return fail("verbatim cannot be combined with %s (they rewrite the metadata)", strings.Join(c, ", "))
 	}
 	for _, p := range opt.Filter {
 		if _, err := path.Match(p, ""); err != nil || strings.TrimSpace(p) == "" {
