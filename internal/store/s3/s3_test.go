@@ -117,7 +117,15 @@ func TestLeaseTakeover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(opt.LeaseTTL + time.Second) // renewed meanwhile
+	first, _, err := a.readLease(t.Context(), a.l.lock("sync"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(opt.LeaseTTL/3 + opt.LeaseTTL/4)
+	renewed, _, err := a.readLease(t.Context(), a.l.lock("sync"))
+	if err != nil || !renewed.Expires.After(first.Expires) || renewed.Owner != first.Owner {
+		t.Errorf("lease not renewed: %+v then %+v (%v)", first, renewed, err)
+	}
 	if _, err := b.TryLock(t.Context(), "sync"); !errors.Is(err, store.ErrLocked) || !strings.Contains(err.Error(), "held by pid") {
 		t.Fatalf("TryLock of a renewed lease: err = %v, want ErrLocked naming the holder", err)
 	}
