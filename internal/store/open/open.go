@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/mirrord/mirrord/internal/config"
+	"github.com/mirrord/mirrord/internal/snapshot"
 	"github.com/mirrord/mirrord/internal/store"
 	"github.com/mirrord/mirrord/internal/store/fs"
 	"github.com/mirrord/mirrord/internal/store/readcache"
@@ -70,7 +72,7 @@ func openS3(ctx context.Context, opt Options, log *slog.Logger) (*Opened, error)
 	st, err := s3.New(ctx, s3.Options{
 		Endpoint: c.Endpoint, Region: c.Region, Bucket: c.Bucket, Prefix: c.Prefix, PathStyle: c.PathStyle,
 		AccessKeyID: c.AccessKeyID, SecretAccessKey: secret,
-		TempDir: filepath.Join(opt.DataDir, "tmp", "s3"), Logger: log,
+		TempDir: filepath.Join(opt.DataDir, "tmp", "s3"), Logger: log, WriterLock: snapshot.SyncLock,
 	})
 	if err != nil {
 		return nil, err
@@ -79,9 +81,11 @@ func openS3(ctx context.Context, opt Options, log *slog.Logger) (*Opened, error)
 	if err != nil {
 		return nil, err
 	}
-	locker := opt.Locker
-	if locker == nil {
-		locker = st
+	var locker store.Locker = st
+	if opt.Locker != nil {
+		locker = &writerNoting{Locker: opt.Locker, st: st}
+	}
+	if opt.Locker == nil {
 		log.Info("store: S3 without consul: a single writer per lock, guarded by lease objects in the bucket (locks/); configure consul: to use Consul locks",
 			"store", st.String())
 	} else {
@@ -94,6 +98,37 @@ func openS3(ctx context.Context, opt Options, log *slog.Logger) (*Opened, error)
 		}
 	}
 	return o, nil
+}
+
+// writerNoting tells the s3 store when this process holds the sync lock
+// through another locker (Consul), as its own leases do.
+type writerNoting struct {
+	store.Locker
+	st *s3.Store
+}
+
+func (w *writerNoting) Lock(ctx context.Context, name string) (func(), error) {
+	unlock, err := w.Locker.Lock(ctx, name)
+	return w.note(name, unlock, err)
+}
+
+func (w *writerNoting) TryLock(ctx context.Context, name string) (func(), error) {
+	unlock, err := w.Locker.TryLock(ctx, name)
+	return w.note(name, unlock, err)
+}
+
+func (w *writerNoting) note(name string, unlock func(), err error) (func(), error) {
+	if err != nil || name != snapshot.SyncLock {
+		return unlock, err
+	}
+	w.st.NoteWriterLock(true)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			w.st.NoteWriterLock(false)
+			unlock()
+		})
+	}, nil
 }
 
 // composite is a store.Store from parts.

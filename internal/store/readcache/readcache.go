@@ -65,8 +65,9 @@ type entry struct {
 }
 
 var (
-	_ store.Blobs  = (*Blobs)(nil)
-	_ store.Syncer = (*Blobs)(nil)
+	_ store.Blobs     = (*Blobs)(nil)
+	_ store.Syncer    = (*Blobs)(nil)
+	_ store.Recoverer = (*Blobs)(nil)
 )
 
 // New returns a cache of at most max bytes in dir over inner, indexing what
@@ -333,6 +334,14 @@ func (c *Blobs) Sync(ctx context.Context) error {
 		return s.Sync(ctx)
 	}
 	return nil
+}
+
+// Recover implements store.Recoverer for stores that have it.
+func (c *Blobs) Recover(ctx context.Context) (int, error) {
+	if r, ok := c.inner.(store.Recoverer); ok {
+		return r.Recover(ctx)
+	}
+	return 0, nil
 }
 
 // CleanTemp implements store.Blobs.

@@ -154,6 +154,9 @@ func TestServesWhileS3Down(t *testing.T) {
 	}
 	hot := putBlob(t, c, []byte("hot blob"))
 	cold := putBlob(t, c, []byte("cold blob"))
+	if err := c.Sync(t.Context()); err != nil { // both in the bucket, not write-behind queued
+		t.Fatal(err)
+	}
 	readFile(t, c, hot)
 	srv.Stop()
 	if got := readFile(t, c, hot); string(got) != "hot blob" {

@@ -17,6 +17,9 @@ import (
 	"github.com/mirrord/mirrord/internal/store"
 )
 
+// errNotListed is a Stat miss answered by the presence filter.
+var errNotListed = fmt.Errorf("not in the bucket's listing: %w", store.ErrNotFound)
+
 // Blobs is the blob half of a Store. It implements store.Blobs.
 type Blobs struct {
 	s    *Store
@@ -28,6 +31,8 @@ type Blobs struct {
 	// entry costs at most one redundant upload of identical content.
 	absent  sync.Map
 	absentN atomic.Int64
+
+	w writerLock // the presence filter while this process holds the writer lock (index.go)
 }
 
 // absentFor is how long a missing Stat lets Put skip its own check.
@@ -55,6 +60,10 @@ func (b *Blobs) Stat(ctx context.Context, d store.Digest) (store.Info, error) {
 		return qb.info, nil
 	}
 	key := b.s.l.blob(d)
+	if p := b.w.current(); p != nil && !p.mayHave(d) {
+		b.noteAbsent(d)
+		return store.Info{}, b.s.wrap("stat", key, errNotListed)
+	}
 	out, err := b.s.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.s.opt.Bucket, Key: &key})
 	if err != nil {
 		err = b.s.wrap("stat", key, err)

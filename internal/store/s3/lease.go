@@ -137,6 +137,10 @@ func (s *Store) readLease(ctx context.Context, key string) (lease, string, error
 
 // hold renews the lease until the returned unlock is called.
 func (s *Store) hold(key string, me lease, etag string) func() {
+	writer := s.opt.WriterLock != "" && key == s.l.lock(s.opt.WriterLock)
+	if writer {
+		s.NoteWriterLock(true)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var mu sync.Mutex // guards etag
 	done := make(chan struct{})
@@ -147,6 +151,9 @@ func (s *Store) hold(key string, me lease, etag string) func() {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
+			if writer {
+				s.NoteWriterLock(false)
+			}
 			cancel()
 			<-done
 			mu.Lock()

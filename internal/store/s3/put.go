@@ -24,6 +24,16 @@ import (
 
 // Put implements store.Blobs (see the package comment for how).
 func (b *Blobs) Put(ctx context.Context, r io.Reader, exp store.Expect) (store.Info, error) {
+	info, err := b.put(ctx, r, exp)
+	if err == nil {
+		if p := b.w.current(); p != nil {
+			p.add(info.Digest)
+		}
+	}
+	return info, err
+}
+
+func (b *Blobs) put(ctx context.Context, r io.Reader, exp store.Expect) (store.Info, error) {
 	limit, err := checkExpect(exp)
 	if err != nil {
 		return store.Info{}, err

@@ -92,7 +92,10 @@ type Options struct {
 	// LeaseTTL is how long a lock's lease lasts without renewal
 	// (default 30s); see lease.go.
 	LeaseTTL time.Duration
-	Logger   *slog.Logger
+	// WriterLock names the lock every blob writer holds (the sync
+	// lock); "" disables the presence filter (index.go).
+	WriterLock string
+	Logger     *slog.Logger
 }
 
 const (
@@ -250,7 +253,7 @@ func (l layout) digestOf(key string) (store.Digest, bool) {
 // wrap adds the bucket, key and store to err, mapping a missing object to
 // store.ErrNotFound.
 func (s *Store) wrap(op, key string, err error) error {
-	if isNotFound(err) {
+	if errors.Is(err, store.ErrNotFound) || isNotFound(err) {
 		return fmt.Errorf("%s s3://%s/%s: %w", op, s.opt.Bucket, key, store.ErrNotFound)
 	}
 	if unavailable(err) {

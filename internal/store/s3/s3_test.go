@@ -117,7 +117,15 @@ func TestLeaseTakeover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(opt.LeaseTTL + time.Second) // renewed meanwhile
+	first, _, err := a.readLease(t.Context(), a.l.lock("sync"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(opt.LeaseTTL/3 + opt.LeaseTTL/4)
+	renewed, _, err := a.readLease(t.Context(), a.l.lock("sync"))
+	if err != nil || !renewed.Expires.After(first.Expires) || renewed.Owner != first.Owner {
+		t.Errorf("lease not renewed: %+v then %+v (%v)", first, renewed, err)
+	}
 	if _, err := b.TryLock(t.Context(), "sync"); !errors.Is(err, store.ErrLocked) || !strings.Contains(err.Error(), "held by pid") {
 		t.Fatalf("TryLock of a renewed lease: err = %v, want ErrLocked naming the holder", err)
 	}
@@ -178,5 +186,65 @@ func TestLayout(t *testing.T) {
 	}
 	if got := l.lock("sync"); got != "p/locks/sync" {
 		t.Errorf("lock key = %q", got)
+	}
+}
+
+// TestPresenceFilter: under the writer lock, Recover lists the bucket once
+// and Stat answers misses without a request; present blobs, blobs put
+// meanwhile and everything after unlock are asked of the server.
+func TestPresenceFilter(t *testing.T) {
+	srv := s3test.Start(t)
+	f := s3test.NewFaulty(t, srv, 0) // counts requests, fails none
+	opt := testOptions(t, f.URL, srv.Bucket("presence"))
+	opt.WriterLock = "sync"
+	s := newStore(t, opt)
+	blobs := s.Blobs().(*Blobs)
+	ctx := t.Context()
+	old, err := s.Blobs().Put(ctx, strings.NewReader("listed before"), store.Expect{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := blobs.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := s.TryLock(ctx, "sync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := blobs.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := f.Requests()
+	for i := range 50 {
+		if _, err := s.Blobs().Stat(ctx, store.DigestOf([]byte(fmt.Sprint("absent ", i)))); !store.IsNotExist(err) {
+			t.Fatalf("Stat(absent) = %v", err)
+		}
+	}
+	if n := f.Requests() - before; n > 2 {
+		t.Errorf("50 Stats of absent blobs under the writer lock made %d requests", n)
+	}
+	if info, err := s.Blobs().Stat(ctx, old.Digest); err != nil || info.Size != old.Size {
+		t.Errorf("Stat(listed) = %+v, %v", info, err)
+	}
+	added, err := s.Blobs().Put(ctx, bytes.NewReader([]byte("put under the lock")), store.Expect{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := blobs.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Blobs().Stat(ctx, added.Digest); err != nil {
+		t.Errorf("Stat of a blob put under the lock: %v", err)
+	}
+	unlock()
+	// Another process may write now: misses are asked of the server again.
+	other := newStore(t, opt)
+	late, err := other.Blobs().Put(ctx, strings.NewReader("written by another process"), store.Expect{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Blobs().(*Blobs).Sync(ctx)
+	if _, err := s.Blobs().Stat(ctx, late.Digest); err != nil {
+		t.Errorf("Stat after unlock of a blob another process wrote: %v", err)
 	}
 }

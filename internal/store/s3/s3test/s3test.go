@@ -200,7 +200,7 @@ func NewFaulty(t testing.TB, s *Server, every int) *Faulty {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if e := f.every.Load(); e > 0 && f.n.Add(1)%e == 0 {
+		if n, e := f.n.Add(1), f.every.Load(); e > 0 && n%e == 0 {
 			f.Injected.Add(1)
 			if r.Body != nil {
 				r.Body.Close()
@@ -221,6 +221,9 @@ func NewFaulty(t testing.TB, s *Server, every int) *Faulty {
 	f.URL = "http://" + ln.Addr().String()
 	return f
 }
+
+// Requests reports how many requests reached the proxy.
+func (f *Faulty) Requests() int64 { return f.n.Load() }
 
 // SetEvery changes the failure rate (0 turns faults off).
 func (f *Faulty) SetEvery(n int) { f.every.Store(int64(n)) }
