@@ -21,7 +21,7 @@ import (
 // --write` put it there.
 const (
 	metaDest    = "dest" // SourceRecord.Meta of a git source: the repos.yaml entry's dest
-	metaRef     = "ref"  // and its ref (absent: the upstream's default branch)
+	metaRef     = "ref"  // and its ref ("HEAD", or absent: the upstream's default branch)
 	headSymref  = "ref: "
 	kindGit     = "git"
 	scriptUsage = "usage: sh bootstrap.sh [--root DIR] [--clone DIR]"
@@ -144,7 +144,7 @@ func cloneOf(id string, src *snapshot.SourceRecord) (Clone, error) {
 		return c, fmt.Errorf("git/%s: dest %q in snapshot %s is not a clean relative path", src.Name, c.Dest, id)
 	}
 	refs := src.Refs
-	if c.Ref == "" {
+	if c.Ref == "" || c.Ref == "HEAD" { // no ref in repos.yaml: the upstream's default branch
 		head, ok := strings.CutPrefix(refs["HEAD"], headSymref)
 		if !ok {
 			return c, fmt.Errorf("git/%s: no ref given and the upstream has no HEAD branch in snapshot %s", src.Name, id)

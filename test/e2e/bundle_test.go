@@ -194,7 +194,7 @@ func TestBundleAirGap(t *testing.T) {
 
 	addrA := freePort(t)
 	a := newAptEnv(t, apt, addrA, "")
-	os.WriteFile(filepath.Join(a.dir, "repos.yaml"), []byte("repos:\n  g:\n    repos:\n      stdlib: {source: \""+stdlib.URL+"\"}\n"), 0o644)
+	os.WriteFile(filepath.Join(a.dir, "repos.yaml"), []byte("g:\n  stdlib: {source: \""+stdlib.URL+"\"}\n"), 0o644)
 	writeAConfig := func(imgs ...fileSpec) {
 		cfg := aptYAML(apt, addrA, "")
 		cfg += "yum:\n" + strings.SplitN(yumConfig("", yum.BaseURL(), yum.fix.Signer.PublicKeyFile), "yum:\n", 2)[1]
@@ -265,7 +265,7 @@ func TestBundleAirGap(t *testing.T) {
 	forge2 := gittest.NewServer(t)
 	stdlib2 := forge2.NewRepo(t, "puppetlabs/puppetlabs-stdlib.git")
 	gittest.Populate(t, stdlib2, 20)
-	os.WriteFile(filepath.Join(a.dir, "repos.yaml"), []byte("repos:\n  g:\n    repos:\n      stdlib: {source: \""+stdlib2.URL+"\"}\n"), 0o644)
+	os.WriteFile(filepath.Join(a.dir, "repos.yaml"), []byte("g:\n  stdlib: {source: \""+stdlib2.URL+"\"}\n"), 0o644)
 	writeAConfig(img, img2)
 	gen2 := a.sync()
 	inc := filepath.Join(work, "gen2.bundle")
