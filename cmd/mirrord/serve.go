@@ -125,6 +125,9 @@ func (a *app) jobs(ctx context.Context, g *globals, done func(context.Context)) 
 func (a *app) announce(ctx context.Context, addr string, writable bool) {
 	base := a.cfg.PublicURL
 	a.log.Info("serving", "listen", addr, "public_url", base, "write_api", writable, "tls", a.cfg.TLS != nil)
+	if a.cfg.TLS != nil {
+		a.log.Info("tls: HTTPS on listen; plain HTTP on the same port answers reads only, writes over it are refused unless the peer is this host", "listen", addr)
+	}
 	a.log.Info("try", "ui", base+"/", "snapshots", base+"/snapshots/", "api", base+"/api/v1/snapshots", "key", base+"/keys/mirrord.asc", "metrics", base+"/metrics")
 	if rec, err := a.catalog.Latest(ctx); err == nil {
 		for _, s := range rec.Sources {
