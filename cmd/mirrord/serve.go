@@ -149,6 +149,9 @@ func (a *app) serve(ctx context.Context, g *globals, adjust func(*config.Config)
 func (a *app) announce(ctx context.Context, addr string, writable bool) {
 	base := a.cfg.PublicURL
 	a.log.Info("serving", "listen", addr, "public_url", base, "write_api", writable, "tls", a.cfg.TLS != nil)
+	if a.cfg.TLS != nil {
+		a.log.Info("tls: HTTPS on listen; plain HTTP on the same port answers reads only, writes over it are refused unless the peer is this host", "listen", addr)
+	}
 	a.log.Info("try", "ui", base+"/", "snapshots", base+"/snapshots/", "api", base+"/api/v1/snapshots", "key", base+"/keys/mirrord.asc", "metrics", base+"/metrics")
 	if rec, err := a.catalog.Latest(ctx); err == nil {
 		a.log.Info("try", "latest", base+"/snapshots/"+rec.ID+"/", "sources", len(rec.Sources), "client_config", "mirrord client-config --snapshot "+rec.ID)
