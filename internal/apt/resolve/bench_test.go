@@ -52,5 +52,6 @@ func BenchmarkInstallLargeClosures(b *testing.B) {
 		}
 	}
 }
+
 // benchRoots is how many roots BenchmarkInstallLargeClosures installs.
 const benchRoots = 20
