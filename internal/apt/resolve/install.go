@@ -46,6 +46,12 @@ type solver struct {
 	seen      map[string]bool
 	why       map[*pkg]string // the first reason a package could not be installed
 	depth     int
+	// Indices of the chosen versions, for conflict checks: by package
+	// name, by provided name, by the name a Conflicts or Breaks targets.
+	// Entries are not removed when a choice is undone; users check
+	// s.chosen.
+	byName, byProv, negOn map[string][]*ver
+	pos                   map[*ver]int // position in order
 }
 
 // Install chooses what installing reqs needs, as `apt-get install reqs`
@@ -56,7 +62,8 @@ type solver struct {
 // are still returned.
 func (u *Universe) Install(reqs []Request, opt Options) (*Selection, error) {
 	s := &solver{u: u, opt: opt, chosen: map[*pkg]*ver{}, protected: map[*pkg]bool{}, discarded: map[*pkg]bool{},
-		seen: map[string]bool{}, why: map[*pkg]string{}}
+		seen: map[string]bool{}, why: map[*pkg]string{},
+		byName: map[string][]*ver{}, byProv: map[string][]*ver{}, negOn: map[string][]*ver{}, pos: map[*ver]int{}}
 	var roots []*pkg
 	var errs []error
 	for _, r := range reqs {
@@ -79,8 +86,7 @@ func (u *Universe) Install(reqs []Request, opt Options) (*Selection, error) {
 			errs = append(errs, fmt.Errorf("%w: %s", ErrUnsatisfiable, c))
 			continue
 		}
-		s.chosen[p] = p.cand
-		s.order = append(s.order, p.cand)
+		s.choose(p.cand)
 	}
 	for _, p := range roots {
 		if s.chosen[p] == nil {
@@ -108,7 +114,7 @@ func (s *solver) reason(v *ver) string {
 
 // markInstall is apt's MarkInstall for a dependency: it reports whether
 // p's candidate is (now) chosen with its hard dependencies met.
-func (s *solver) markInstall(p *pkg, chain []string) bool {
+func (s *solver) markInstall(p *pkg, chain *frame) bool {
 	if s.chosen[p] != nil {
 		return true
 	}
@@ -128,8 +134,7 @@ func (s *solver) markInstall(p *pkg, chain []string) bool {
 		s.fail(p, chain, c)
 		return false
 	}
-	s.chosen[p] = v
-	s.order = append(s.order, v)
+	s.choose(v)
 	if !s.installDeps(v, chain) {
 		delete(s.chosen, p)
 		s.discarded[p] = true
@@ -138,15 +143,38 @@ func (s *solver) markInstall(p *pkg, chain []string) bool {
 	return true
 }
 
-func (s *solver) fail(p *pkg, chain []string, why string) {
+func (s *solver) fail(p *pkg, chain *frame, why string) {
 	if s.why[p] == "" {
-		s.why[p] = strings.Join(append(slices.Clone(chain), why), " -> ")
+		s.why[p] = strings.Join(append(chain.render(), why), " -> ")
 	}
 }
 
+// frame is one step of the dependency chain being followed: a package
+// being installed, or the relation of its parent being followed. Chains
+// are rendered only for errors.
+type frame struct {
+	up   *frame
+	v    *ver
+	kind string
+	g    debver.Alternatives
+}
+
+func (f *frame) render() []string {
+	var out []string
+	for ; f != nil; f = f.up {
+		if f.v != nil {
+			out = append(out, fmt.Sprintf("%s %s", f.v.pkg.key, f.v.Version))
+		} else {
+			out = append(out, f.kind+" "+f.g.String())
+		}
+	}
+	slices.Reverse(out)
+	return out
+}
+
 // installDeps follows v's relations; false when a hard one fails.
-func (s *solver) installDeps(v *ver, chain []string) bool {
-	chain = append(slices.Clone(chain), fmt.Sprintf("%s %s", v.pkg.key, v.Version))
+func (s *solver) installDeps(v *ver, up *frame) bool {
+	chain := &frame{up: up, v: v}
 	type grp struct {
 		g    debver.Alternatives
 		hard bool
@@ -183,7 +211,7 @@ func (s *solver) installDeps(v *ver, chain []string) bool {
 				// the Recommends stays unmet: try no other alternative.
 				break
 			}
-			if s.markInstall(c.pkg, append(chain, t.kind+" "+t.g.String())) {
+			if s.markInstall(c.pkg, &frame{up: chain, kind: t.kind, g: t.g}) {
 				ok = true
 				break
 			}
@@ -200,7 +228,7 @@ func (s *solver) installDeps(v *ver, chain []string) bool {
 }
 
 // groupReason explains why no alternative of g could be chosen.
-func (s *solver) groupReason(v *ver, g debver.Alternatives, chain []string, kind string, sols []*ver) string {
+func (s *solver) groupReason(v *ver, g debver.Alternatives, chain *frame, kind string, sols []*ver) string {
 	for _, c := range sols {
 		if r := s.why[c.pkg]; r != "" {
 			return r
@@ -218,7 +246,7 @@ func (s *solver) groupReason(v *ver, g debver.Alternatives, chain []string, kind
 	} else {
 		msg += " (not in the indices)"
 	}
-	return strings.Join(append(slices.Clone(chain), msg), " -> ")
+	return strings.Join(append(chain.render(), msg), " -> ")
 }
 
 // noteMissing records a group none of whose alternatives names anything
@@ -337,6 +365,49 @@ func (s *solver) before(a, b *ver, target string) bool {
 	return a.pkg.id > b.pkg.id
 }
 
+// choose records v as chosen.
+func (s *solver) choose(v *ver) {
+	s.chosen[v.pkg] = v
+	if _, ok := s.pos[v]; ok {
+		return // chosen before, undone, chosen again: indexed already
+	}
+	s.pos[v] = len(s.order)
+	s.order = append(s.order, v)
+	s.byName[v.Name] = append(s.byName[v.Name], v)
+	for _, p := range v.provides {
+		s.byProv[p.Name] = append(s.byProv[p.Name], v)
+	}
+	for _, r := range v.neg {
+		s.negOn[r.Name] = append(s.negOn[r.Name], v)
+	}
+}
+
+// related lists, in the order they were chosen, the chosen versions
+// (other than v's package) that v could conflict with either way.
+func (s *solver) related(v *ver) []*ver {
+	var out []*ver
+	seen := map[*ver]bool{}
+	add := func(list []*ver) {
+		for _, c := range list {
+			if !seen[c] && s.chosen[c.pkg] == c && c.pkg != v.pkg {
+				seen[c] = true
+				out = append(out, c)
+			}
+		}
+	}
+	add(s.byName[v.Name])
+	add(s.negOn[v.Name])
+	for _, p := range v.provides {
+		add(s.negOn[p.Name])
+	}
+	for _, r := range v.neg {
+		add(s.byName[r.Name])
+		add(s.byProv[r.Name])
+	}
+	slices.SortFunc(out, func(a, b *ver) int { return s.pos[a] - s.pos[b] })
+	return out
+}
+
 // brokenByChosen reports whether apt's MarkInstall would accept v (its
 // dependencies can be met, its own Conflicts and Breaks hit nothing
 // chosen) although a chosen package Breaks it, which apt only notices
@@ -349,10 +420,7 @@ func (s *solver) brokenByChosen(v *ver) bool {
 		return false
 	}
 	reverse := false
-	for _, c := range s.order {
-		if s.chosen[c.pkg] != c || c.pkg == v.pkg {
-			continue
-		}
+	for _, c := range s.related(v) {
 		if _, ok := s.hits(v, c); ok {
 			return false
 		}
@@ -373,10 +441,7 @@ func (s *solver) isBreaks(v *ver, r debver.Relation) bool {
 // with or breaks v, or another architecture of v's package is chosen
 // and they are not Multi-Arch: same at one version.
 func (s *solver) conflict(v *ver) string {
-	for _, c := range s.order {
-		if s.chosen[c.pkg] != c || c.pkg == v.pkg {
-			continue
-		}
+	for _, c := range s.related(v) {
 		if r, ok := s.hits(v, c); ok {
 			return fmt.Sprintf("%s %s conflicts with or breaks %s (%s %s is chosen)", v.pkg.key, v.Version, r, c.pkg.key, c.Version)
 		}
