@@ -160,13 +160,12 @@ yum:
 git:
   repos:
     - {name: stdlib, url: %s}
-    - {name: puppet-apt, url: %s}
+    - {name: puppet-apt, url: %s, dest: modules/apt, ref: v1.0}
 `, addr, debURL, debKey, yum.BaseURL(), yum.fix.Signer.PublicKeyFile, f.stdlib.URL, f.am.URL))
 	f.id = e.sync()
-	// The repos.yaml entry's dest and ref (SourceRecord.Meta, from the
-	// real-inputs work) for puppet-apt: a tag, cloned into modules/apt.
-	// stdlib has neither: its dest is its name, its ref HEAD's branch.
-	f.setGitMeta(t, "puppet-apt", map[string]string{"dest": "modules/apt", "ref": "v1.0"})
+	// puppet-apt's entry names a tag and a dest (recorded as the git
+	// source's Meta dest and ref); stdlib has neither: its dest is its
+	// name, its ref HEAD's branch.
 	f.refs = map[string]map[string]string{
 		"stdlib": e.gitSource(f.id, "stdlib").Refs, "puppet-apt": e.gitSource(f.id, "puppet-apt").Refs,
 	}
@@ -176,41 +175,6 @@ git:
 	yum.down.Store(true)
 	gsrv.Stop()
 	return f
-}
-
-// setGitMeta adds meta keys a git source's record lacks (keys already
-// recorded are kept), rewriting the record before anything reads it.
-func (f *deployFixture) setGitMeta(t *testing.T, name string, meta map[string]string) {
-	t.Helper()
-	p := filepath.Join(f.e.dir, "data", "meta", "snapshots", f.id)
-	data, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rec map[string]any
-	if err := json.Unmarshal(data, &rec); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range rec["sources"].([]any) {
-		src := s.(map[string]any)
-		if src["kind"] != "git" || src["name"] != name {
-			continue
-		}
-		m, _ := src["meta"].(map[string]any)
-		if m == nil {
-			m = map[string]any{}
-		}
-		for k, v := range meta {
-			if _, ok := m[k]; !ok {
-				m[k] = v
-			}
-		}
-		src["meta"] = m
-	}
-	data, _ = json.Marshal(rec)
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // commitOf peels a recorded ref value (tag object or commit) in a clone.
