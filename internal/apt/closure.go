@@ -6,10 +6,10 @@ import (
 	"log/slog"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/mirrord/mirrord/internal/apt/resolve"
+	"github.com/mirrord/mirrord/internal/textlist"
 )
 
 // ErrFilterUnmatched marks a filter pattern that selects nothing.
@@ -52,7 +52,7 @@ func closure(suites, archs []string, pkgs []*binPkg, opt closureOptions, log *sl
 	}
 	if opt.node != nil {
 		if miss := opt.node.absent(pkgs); len(miss) > 0 {
-			return nil, fmt.Errorf("%w: filter_from %s lists %d package versions the upstream does not have: %s", ErrNotUpstream, opt.node.file, len(miss), firstN(miss, 50))
+			return nil, fmt.Errorf("%w: filter_from %s lists %d package versions the upstream does not have: %s", ErrNotUpstream, opt.node.file, len(miss), textlist.FirstN(miss, 50))
 		}
 	}
 	sel := map[string]bool{}
@@ -64,11 +64,11 @@ func closure(suites, archs []string, pkgs []*binPkg, opt closureOptions, log *sl
 	}
 	res := solve(suites, archs, pkgs, names, opt)
 	if len(res.errs) > 0 {
-		return nil, fmt.Errorf("%w: %s", ErrUninstallable, firstN(res.errs, 10))
+		return nil, fmt.Errorf("%w: %s", ErrUninstallable, textlist.FirstN(res.errs, 10))
 	}
 	if len(res.missing) > 0 {
 		log.Warn("dependencies of filtered packages are not in the mirrored indices (another repository must provide them)",
-			"count", len(res.missing), "missing", firstN(res.missing, 20))
+			"count", len(res.missing), "missing", textlist.FirstN(res.missing, 20))
 	}
 	if !opt.check {
 		return res.sel, nil
@@ -82,7 +82,7 @@ func closure(suites, archs []string, pkgs []*binPkg, opt closureOptions, log *sl
 	again := solve(suites, archs, subset, names, opt)
 	problems := append(again.errs, again.missing...)
 	if len(problems) > 0 {
-		return nil, fmt.Errorf("%w: filter_check: the published subset alone cannot install what the filter asks for: %s", ErrUninstallable, firstN(problems, 20))
+		return nil, fmt.Errorf("%w: filter_check: the published subset alone cannot install what the filter asks for: %s", ErrUninstallable, textlist.FirstN(problems, 20))
 	}
 	log.Info("filter_check: every filtered package installs from the published subset alone", "packages", len(subset))
 	return res.sel, nil
@@ -189,7 +189,7 @@ func matchNames(suites []string, pkgs []*binPkg, patterns []string) ([]string, e
 		}
 	}
 	if len(unmatched) > 0 {
-		return nil, fmt.Errorf("%w: filter pattern %s matches no package in suites %s; check the name (patterns are shell globs on package names)", ErrFilterUnmatched, quoteList(unmatched), strings.Join(suites, ", "))
+		return nil, fmt.Errorf("%w: filter pattern %s matches no package in suites %s; check the name (patterns are shell globs on package names)", ErrFilterUnmatched, textlist.Quote(unmatched), strings.Join(suites, ", "))
 	}
 	slices.Sort(names)
 	return names, nil
@@ -259,23 +259,6 @@ func (p *binPkg) resolvePkg() *resolve.Package {
 	return &resolve.Package{Name: p.Name, Version: p.Version, Arch: p.Arch, MultiArch: p.MA,
 		Essential: strings.EqualFold(p.Essential, "yes"), Important: strings.EqualFold(p.Important, "yes"), Priority: p.Priority,
 		PreDepends: p.PreDepends, Depends: p.Depends, Recommends: p.Recommends, Conflicts: p.Conflicts, Breaks: p.Breaks, Provides: p.Provides}
-}
-
-func quoteList(list []string) string {
-	q := make([]string, len(list))
-	for i, s := range list {
-		q[i] = strconv.Quote(s)
-	}
-	return strings.Join(q, ", ")
-}
-
-// firstN renders the first n entries of list and, past them, how many
-// more there are: "a, b, c (and 12 more)".
-func firstN(list []string, n int) string {
-	if len(list) <= n {
-		return strings.Join(list, ", ")
-	}
-	return fmt.Sprintf("%s (and %d more)", strings.Join(list[:n], ", "), len(list)-n)
 }
 
 // subset is what a filter keeps; a nil *subset keeps everything.

@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
+
+	"github.com/mirrord/mirrord/internal/textlist"
 )
 
 // selectPackages applies the filter (and, with filter_with_deps, the
@@ -43,11 +44,11 @@ func (r *run) selectPackages(ctx context.Context, pkgs []*pkg, data map[string]*
 	}
 	sel, unresolved, unmatched := closure(pkgs, patterns, roots, withDeps, res)
 	if len(unmatched) > 0 {
-		return nil, fmt.Errorf("%w: filter pattern %s matches no package of %s; check the name (patterns are shell globs on package names)", ErrFilterUnmatched, quoteList(unmatched), r.s.up)
+		return nil, fmt.Errorf("%w: filter pattern %s matches no package of %s; check the name (patterns are shell globs on package names)", ErrFilterUnmatched, textlist.Quote(unmatched), r.s.up)
 	}
 	if len(unresolved) > 0 {
 		r.log.Warn("dependencies of filtered packages no package in this repository provides (another repository must)",
-			"count", len(unresolved), "missing", firstN(unresolved, 20))
+			"count", len(unresolved), "missing", textlist.FirstN(unresolved, 20))
 	}
 	r.log.Info("filter applied", "patterns", patterns, "node_list", len(roots), "with_deps", withDeps, "selected", len(sel), "of", len(pkgs))
 	if r.s.opt.FilterCheck {
@@ -71,7 +72,7 @@ func (r *run) check(ctx context.Context, sel []*pkg, patterns []string, roots []
 	}
 	_, unresolved, _ := closure(sel, patterns, roots, true, res)
 	if len(unresolved) > 0 {
-		return fmt.Errorf("%w: filter_check: %d requirements no package of the subset provides: %s", ErrUninstallable, len(unresolved), firstN(unresolved, 20))
+		return fmt.Errorf("%w: filter_check: %d requirements no package of the subset provides: %s", ErrUninstallable, len(unresolved), textlist.FirstN(unresolved, 20))
 	}
 	r.log.Info("filter_check: every requirement of the subset is met inside it", "packages", len(sel))
 	return nil
@@ -79,23 +80,6 @@ func (r *run) check(ctx context.Context, sel []*pkg, patterns []string, roots []
 
 // ErrFilterUnmatched marks a filter pattern that selects nothing.
 var ErrFilterUnmatched = errors.New("filter matches nothing")
-
-func quoteList(list []string) string {
-	q := make([]string, len(list))
-	for i, s := range list {
-		q[i] = strconv.Quote(s)
-	}
-	return strings.Join(q, ", ")
-}
-
-// firstN renders the first n entries of list and, past them, how many
-// more there are: "a, b, c (and 12 more)".
-func firstN(list []string, n int) string {
-	if len(list) <= n {
-		return strings.Join(list, ", ")
-	}
-	return fmt.Sprintf("%s (and %d more)", strings.Join(list[:n], ", "), len(list)-n)
-}
 
 // addFileProviders answers, from filelists.xml, the file dependencies
 // that primary's (partial) file lists leave open.

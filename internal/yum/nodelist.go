@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/mirrord/mirrord/internal/textlist"
 )
 
 // ErrNotUpstream marks filter_from entries the upstream does not carry.
@@ -90,7 +92,7 @@ func (nl *nodeList) roots(pkgs []*pkg) ([]*pkg, error) {
 		}
 	}
 	if len(miss) > 0 {
-		return nil, fmt.Errorf("%w: filter_from %s lists %d packages the upstream does not have: %s", ErrNotUpstream, nl.file, len(miss), firstN(miss, 50))
+		return nil, fmt.Errorf("%w: filter_from %s lists %d packages the upstream does not have: %s", ErrNotUpstream, nl.file, len(miss), textlist.FirstN(miss, 50))
 	}
 	return out, nil
 }

@@ -2,25 +2,11 @@ package yum
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/mirrord/mirrord/internal/yum/yumtest"
 )
-
-func TestFirstN(t *testing.T) {
-	var list []string
-	for i := range 23 {
-		list = append(list, fmt.Sprint(i))
-	}
-	if got, want := firstN(list, 20), "0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19 (and 3 more)"; got != want {
-		t.Errorf("firstN = %q, want %q", got, want)
-	}
-	if got := firstN(list[:2], 20); got != "0, 1" {
-		t.Errorf("firstN = %q", got)
-	}
-}
 
 // filter_check fails a subset whose requirements lie outside it, naming
 // them; without filter_check the same subset syncs with a warning.

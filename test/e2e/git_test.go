@@ -563,19 +563,7 @@ func TestGitStateIsACache(t *testing.T) {
 		"fetch", "--quiet", "--force", url2, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
 	gittest.Git(t, clone, "fsck", "--strict")
 	received := looseObjects(t, clone) - before
-	revList := []string{"rev-list", "--objects"}
-	for ref, id := range rec2.Refs {
-		if ref != "HEAD" {
-			revList = append(revList, id)
-		}
-	}
-	revList = append(revList, "--not")
-	for ref, id := range rec1.Refs {
-		if ref != "HEAD" {
-			revList = append(revList, id)
-		}
-	}
-	if want := len(strings.Split(gittest.Git(t, stdlib.Dir, revList...), "\n")); received != want {
+	if want := newObjects(t, stdlib.Dir, rec2.Refs, rec1.Refs); received != want {
 		t.Errorf("incremental fetch from a rebuilt repository received %d objects, want exactly the %d new ones", received, want)
 	}
 
@@ -641,4 +629,23 @@ func TestGitStateIsACache(t *testing.T) {
 	if r := e.run("verify"); r.code == 0 || !strings.Contains(r.stdout+r.stderr, "git/stdlib") {
 		t.Errorf("verify of a corrupted pack: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+}
+
+// newObjects counts the objects in upstream dir reachable from the refs of
+// now and not from those of before: what an incremental fetch must send.
+func newObjects(t *testing.T, dir string, now, before map[string]string) int {
+	t.Helper()
+	revList := []string{"rev-list", "--objects"}
+	for ref, id := range now {
+		if ref != "HEAD" {
+			revList = append(revList, id)
+		}
+	}
+	revList = append(revList, "--not")
+	for ref, id := range before {
+		if ref != "HEAD" {
+			revList = append(revList, id)
+		}
+	}
+	return len(strings.Split(gittest.Git(t, dir, revList...), "\n"))
 }
