@@ -1,12 +1,20 @@
 package main
 
 import (
+	"net/http"
+	"sync"
+	"time"
+
 	"fmt"
 	"os"
 	"path/filepath"
 
+	gitclient "github.com/go-git/go-git/v5/plumbing/transport/client"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+
 	"github.com/mirrord/mirrord/internal/apt"
 	"github.com/mirrord/mirrord/internal/config"
+	"github.com/mirrord/mirrord/internal/fetch"
 	"github.com/mirrord/mirrord/internal/gitcache"
 	"github.com/mirrord/mirrord/internal/server"
 	"github.com/mirrord/mirrord/internal/source"
@@ -20,6 +28,7 @@ const gitFetches = 4
 // directory of the file that names them. cacheDir holds the local bare
 // repositories (a cache of the packs in the store).
 func gitSources(cfg *config.Config, cacheDir string) ([]source.Source, error) {
+	installGitTransport(cfg.Sync.ReadTimeout.Duration)
 	repos, err := cfg.GitRepos()
 	if err != nil {
 		return nil, usageError{err}
@@ -93,4 +102,20 @@ func (a *app) kindServers() map[string]server.KindServer {
 			Catalog: a.catalog, PublicURL: a.cfg.PublicURL,
 		}),
 	}
+}
+
+// gitTransportOnce installs go-git's HTTP(S) transport once per process:
+// go-git keeps it in a registry of its own (client.InstallProtocol), so it
+// cannot be handed to a fetch. The transport bounds a stalled git
+// upstream by sync.read_timeout, as the fetcher does for the other kinds;
+// a reload's new read_timeout applies to git after a restart.
+var gitTransportOnce sync.Once
+
+func installGitTransport(readTimeout time.Duration) {
+	gitTransportOnce.Do(func() {
+		base := &http.Transport{Proxy: http.ProxyFromEnvironment, ResponseHeaderTimeout: readTimeout, IdleConnTimeout: 90 * time.Second}
+		c := githttp.NewClient(&http.Client{Transport: fetch.StallTransport(base, readTimeout)})
+		gitclient.InstallProtocol("http", c)
+		gitclient.InstallProtocol("https", c)
+	})
 }
