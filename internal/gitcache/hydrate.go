@@ -44,8 +44,11 @@ func (m *mirror) isPresent(name string) bool {
 // rs. A repository that pins rs already is left alone. It is idempotent,
 // so an interrupted run is finished by the next.
 func (m *mirror) hydrate(ctx context.Context, blobs store.Blobs, rs RefSet, chain []pack) error {
-	if ok, err := m.pinned(rs); err != nil || ok {
-		return err
+	// Without the lock a ref may be half-written by another holder (go-git
+	// truncates, then writes): an error here only means "decide under the
+	// lock".
+	if ok, err := m.pinned(rs); err == nil && ok {
+		return nil
 	}
 	unlock, err := lockRepo(m.dir)
 	if err != nil {
