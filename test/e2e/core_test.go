@@ -333,7 +333,7 @@ func TestBadConfigAndUpstream(t *testing.T) {
 		{"wrong type", "data_dir: data\nlisten: [a, b]\n", 2, []string{"mirrord.yaml:2", "listen"}},
 		{"path escapes", fmt.Sprintf("data_dir: data\nfile:\n  - name: x\n    files:\n      - url: %s/good\n        path: ../../etc/x\n        sha256: %s\n", up.URL, sha(good)), 2, []string{"path"}},
 		{"bad sha256 syntax", fmt.Sprintf("data_dir: data\nfile:\n  - name: x\n    files:\n      - url: %s/good\n        sha256: xyz\n", up.URL), 2, []string{"sha256"}},
-		{"checksum mismatch", fmt.Sprintf("data_dir: data\nfile:\n  - name: x\n    files:\n      - url: %s/evil\n        sha256: %s\n", up.URL, sha(good)), 1, []string{"file/x", up.URL + "/evil", "sha256"}},
+		{"checksum mismatch", fmt.Sprintf("data_dir: data\nfile:\n  - name: x\n    files:\n      - url: %s/evil\n        sha256: %s\n", up.URL, sha(good)), 1, []string{"file/x", up.URL + "/evil", "sha256", "differs from the sha256 in the config"}},
 		{"upstream 404", fmt.Sprintf("data_dir: data\nfile:\n  - name: x\n    files:\n      - url: %s/missing\n        sha256: %s\n", up.URL, sha(good)), 1, []string{"404", up.URL + "/missing"}},
 	}
 	for _, tc := range cases {
@@ -354,6 +354,12 @@ func TestBadConfigAndUpstream(t *testing.T) {
 			}
 			if r.stdout != "" {
 				t.Errorf("failed sync printed %q on stdout", r.stdout)
+			}
+			if tc.code == 1 && strings.Count(r.stderr, last) != 1 {
+				t.Errorf("the error is printed %d times:\n%s", strings.Count(r.stderr, last), r.stderr)
+			}
+			if strings.Contains(last, "differs from the sha256 in the config") && strings.Contains(last, "mid-update") {
+				t.Errorf("a config digest mismatch blames the upstream's index: %s", last)
 			}
 			if tc.code == 1 {
 				if out := e.must("snapshot", "list", "--json"); strings.TrimSpace(out) != "[]" {
