@@ -42,7 +42,7 @@ func gitSources(cfg *config.Config, cacheDir string) ([]source.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	opt := gitcache.Options{Limiter: gitcache.NewLimiter(gitFetches), ReposYAML: reposFile, CacheDir: cacheDir}
+	opt := gitcache.Options{Limiter: gitcache.NewLimiter(gitFetches), ReposYAML: reposFile, CacheDir: cacheDir, Retries: cfg.Sync.Retries}
 	var out []source.Source
 	for _, r := range repos {
 		base := dirOf(cfg.Git.ReposFile)

@@ -89,6 +89,9 @@ type Options struct {
 	// repos.yaml, so a snapshot keeps the file it was made from and any
 	// replica can serve it rewritten to the mirror.
 	ReposYAML []byte
+	// Retries is how many times a transient upstream failure (5xx, 429,
+	// a reset, a stall) of listing or fetching is retried (sync.retries).
+	Retries int
 	// MaxPacks bounds a repository's pack chain in the store: a sync
 	// whose previous snapshot has that many packs writes one full pack
 	// instead of adding one. 0 means DefaultMaxPacks.

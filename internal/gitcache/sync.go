@@ -67,7 +67,11 @@ func (s *Source) sync(ctx context.Context, env *source.Env, task progress.Task) 
 	if err != nil {
 		return nil, err
 	}
-	listed, err := m.list(ctx, s.endpoint, auth)
+	var listed RefSet
+	err = retry(ctx, env.Log, s.opt.Retries, "listing refs", func() (err error) {
+		listed, err = m.list(ctx, s.endpoint, auth)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +137,11 @@ func (s *Source) open(ctx context.Context, env *source.Env, g *gitCmd) (*mirror,
 // from upstream and checks they are complete.
 func (s *Source) fetch(ctx context.Context, env *source.Env, m *mirror, auth transport.AuthMethod, head, commit string) (RefSet, error) {
 	start := time.Now()
-	fetched, err := m.fetch(ctx, s.endpoint, auth, head)
+	var fetched RefSet
+	err := retry(ctx, env.Log, s.opt.Retries, "fetching", func() (err error) {
+		fetched, err = m.fetch(ctx, s.endpoint, auth, head)
+		return err
+	})
 	if err != nil {
 		return RefSet{}, err
 	}
