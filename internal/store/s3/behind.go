@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mirrord/mirrord/internal/ctxtime"
 	"github.com/mirrord/mirrord/internal/store"
 )
 
@@ -37,6 +38,7 @@ type queuedBlob struct {
 }
 
 const (
+	behindAttempts    = 3 // uploads of a queued blob before its failure is Sync's error
 	uploadConcurrency = 32
 	behindMax         = 256 << 20 // bytes queued at most
 )
@@ -71,7 +73,18 @@ func (q *behind) enqueue(ctx context.Context, info store.Info, data []byte, put 
 		defer q.running.Done()
 		q.sem <- struct{}{}
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
-		err := put(uctx, info, qb.data)
+		// The SDK retries each request; a write-behind upload that still
+		// fails (a server overloaded for a few seconds) is tried again
+		// before it becomes Sync's error: the caller's Put has returned.
+		var err error
+		for attempt, wait := 0, time.Second; attempt < behindAttempts; attempt, wait = attempt+1, wait*2 {
+			if err = put(uctx, info, qb.data); err == nil || uctx.Err() != nil || attempt == behindAttempts-1 {
+				break
+			}
+			if ctxtime.Sleep(uctx, wait) != nil {
+				break
+			}
+		}
 		cancel()
 		<-q.sem
 		q.mu.Lock()
@@ -91,6 +104,14 @@ func (q *behind) get(d store.Digest) (*queuedBlob, bool) {
 	defer q.mu.Unlock()
 	qb, ok := q.queued[d]
 	return qb, ok
+}
+
+// failed is the first upload failure since the last Sync (nil: none);
+// List reports it rather than listing as if the blob had never been put.
+func (q *behind) failed() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.err
 }
 
 // wait waits until every upload queued so far has ended, or ctx ends.

@@ -178,6 +178,9 @@ func (b *Blobs) List(ctx context.Context, fn func(store.Info) error) error {
 	if err := b.q.wait(ctx); err != nil {
 		return err
 	}
+	if err := b.q.failed(); err != nil {
+		return fmt.Errorf("list: a blob put earlier did not reach the bucket: %w", err)
+	}
 	prefix := b.s.l.blobs()
 	p := s3.NewListObjectsV2Paginator(b.s.c, &s3.ListObjectsV2Input{Bucket: &b.s.opt.Bucket, Prefix: &prefix})
 	for p.HasMorePages() {
