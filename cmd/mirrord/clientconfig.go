@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -40,16 +41,13 @@ Consul KV, and with --write installs the files (under --root).`,
 			if useConsul {
 				return a.consulClientConfig(cmd.Context(), g.stdout, channel, snap, write, writeRoot)
 			}
-			root, err := a.clientRoot(cmd, channel, snap)
+			t, rec, err := a.clientTarget(cmd.Context(), channel, snap)
 			if err != nil {
 				return err
 			}
+			root := t.Prefix(a.cfg.PublicURL)
 			if format == "sh" {
-				rec, path, err := a.clientRecord(cmd.Context(), root)
-				if err != nil {
-					return err
-				}
-				script, err := a.bootstrapScript(cmd.Context(), rec, path)
+				script, err := a.bootstrapScript(cmd.Context(), rec, t.Prefix(""))
 				if err != nil {
 					return err
 				}
@@ -73,17 +71,15 @@ Consul KV, and with --write installs the files (under --root).`,
 	return cmd
 }
 
-// clientRoot is the URL prefix (".../channels/C" or ".../snapshots/ID") the
-// clients should use, chosen by snapshot.Pick.
-func (a *app) clientRoot(cmd *cobra.Command, channel, snap string) (string, error) {
-	t, err := snapshot.Pick(cmd.Context(), a.catalog.Targets(), channel, snap)
+// clientTarget is what clients should use (snapshot.Pick: the snapshot
+// given, else the channel, else production, else the latest) and the
+// record it serves now. The one rule for client-config, its --format sh
+// and repos-yaml.
+func (a *app) clientTarget(ctx context.Context, channel, snap string) (snapshot.Target, *snapshot.Record, error) {
+	t, err := snapshot.Pick(ctx, a.catalog.Targets(), channel, snap)
 	if err != nil {
-		return "", err
+		return t, nil, err
 	}
-	if snap != "" {
-		if _, err := a.catalog.Get(cmd.Context(), snap); err != nil {
-			return "", err
-		}
-	}
-	return t.Prefix(a.cfg.PublicURL), nil
+	rec, err := a.catalog.Get(ctx, t.Snapshot)
+	return t, rec, err
 }

@@ -116,18 +116,3 @@ func (a *app) bootstrapScript(_ context.Context, rec *snapshot.Record, root stri
 	base := strings.TrimSuffix(a.cfg.PublicURL, "/")
 	return deploy.Bootstrap{Root: base + root, KeyURL: base + "/keys/mirrord.asc", Record: rec, Sources: srcs, Version: version}.Script()
 }
-
-// clientRecord is the snapshot a clientRoot URL names now.
-func (a *app) clientRecord(ctx context.Context, root string) (*snapshot.Record, string, error) {
-	path := strings.TrimPrefix(root, strings.TrimSuffix(a.cfg.PublicURL, "/"))
-	if name, ok := strings.CutPrefix(path, "/channels/"); ok {
-		ch, err := a.catalog.Channel(ctx, name)
-		if err != nil {
-			return nil, "", err
-		}
-		rec, err := a.catalog.Get(ctx, ch.Snapshot)
-		return rec, path, err
-	}
-	rec, err := a.catalog.Get(ctx, strings.TrimPrefix(path, "/snapshots/"))
-	return rec, path, err
-}

@@ -33,11 +33,11 @@ git.repos as a repos.yaml with one group, "mirrord".`,
 			if err != nil {
 				return err
 			}
-			root, rec, err := a.clientSnapshot(cmd.Context(), channel, snap)
+			t, rec, err := a.clientTarget(cmd.Context(), channel, snap)
 			if err != nil {
 				return err
 			}
-			out, err := a.reposYAML(cmd.Context(), root, rec, g)
+			out, err := a.reposYAML(cmd.Context(), t.Prefix(a.cfg.PublicURL), rec, g)
 			if err != nil {
 				return err
 			}
@@ -48,35 +48,6 @@ git.repos as a repos.yaml with one group, "mirrord".`,
 	cmd.Flags().StringVar(&channel, "channel", "", "point sources at this channel (default: production if it exists, else the latest snapshot)")
 	cmd.Flags().StringVar(&snap, "snapshot", "", "pin sources to this snapshot ID")
 	return cmd
-}
-
-// clientSnapshot resolves what clients should use, as client-config does:
-// the URL prefix (".../channels/C" or ".../snapshots/ID") and the snapshot
-// it serves now.
-func (a *app) clientSnapshot(ctx context.Context, channel, snap string) (string, *snapshot.Record, error) {
-	base := a.cfg.PublicURL
-	if snap == "" && channel == "" {
-		if _, err := a.catalog.Channel(ctx, "production"); err == nil {
-			channel = "production"
-		}
-	}
-	switch {
-	case snap != "":
-		rec, err := a.catalog.Get(ctx, snap)
-		return base + "/snapshots/" + snap, rec, err
-	case channel != "":
-		ch, err := a.catalog.Channel(ctx, channel)
-		if err != nil {
-			return "", nil, err
-		}
-		rec, err := a.catalog.Get(ctx, ch.Snapshot)
-		return base + "/channels/" + channel, rec, err
-	}
-	rec, err := a.catalog.Latest(ctx)
-	if err != nil {
-		return "", nil, fmt.Errorf("no channel given and %w; run mirrord sync first", err)
-	}
-	return base + "/snapshots/" + rec.ID, rec, nil
 }
 
 // reposYAML is the repos.yaml rec was made from, every repository rec has
