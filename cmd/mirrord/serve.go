@@ -94,9 +94,14 @@ func (a *app) serve(ctx context.Context, g *globals, adjust func(*config.Config)
 			}
 		},
 	}
-	if srcs, err := a.sources(a.cfg); err != nil {
+	srcs, err := a.sources(a.cfg)
+	if err != nil {
 		return err
-	} else if len(srcs) > 0 {
+	}
+	// The key syncs sign with; a serving replica of a shared store may
+	// lack it (it then neither syncs nor exports).
+	key, keyErr := a.signingKey(ctx)
+	if len(srcs) > 0 {
 		prog := progress.Tee(progress.New(g.stderr, a.log), hub)
 		newSyncer := func(cfg *config.Config) (*syncer.Syncer, error) {
 			s, err := a.syncerFor(cfg, prog, nil)
@@ -119,8 +124,8 @@ func (a *app) serve(ctx context.Context, g *globals, adjust func(*config.Config)
 	h, err := server.New(server.Options{
 		Catalog: a.catalog, PublicKeyFunc: a.publicKey(), Token: token,
 		Logger: a.log, Registry: a.reg, Version: version, Kinds: a.kindServers(),
-		Syncs: svc.Syncs(ctx), Presign: a.store.Presign, Exporter: a.exporter(ctx), Bootstrap: a.bootstrapScript,
-		UI: a.uiOptions(ctx), SecureWrites: a.cfg.TLS != nil,
+		Syncs: svc.Syncs(ctx), Presign: a.store.Presign, Exporter: a.exporter(key, keyErr), Bootstrap: a.bootstrapScript,
+		UI: a.uiOptions(srcs, key), SecureWrites: a.cfg.TLS != nil,
 	})
 	if err != nil {
 		return err
@@ -188,10 +193,9 @@ func (a *app) publicKey() func(ctx context.Context) ([]byte, error) {
 // exporter serves GET /api/v1/snapshots/{ID}/export, signed with the
 // store's signing key; nil (the route answers 501) on a replica that does
 // not hold the key.
-func (a *app) exporter(ctx context.Context) server.Exporter {
-	key, err := a.signingKey(ctx)
-	if err != nil {
-		a.log.Warn("bundle export disabled on this replica", "reason", err)
+func (a *app) exporter(key *signing.Key, keyErr error) server.Exporter {
+	if keyErr != nil {
+		a.log.Warn("bundle export disabled on this replica", "reason", keyErr)
 		return nil
 	}
 	return &bundle.Exporter{Catalog: a.catalog, Key: key}
@@ -199,22 +203,20 @@ func (a *app) exporter(ctx context.Context) server.Exporter {
 
 // uiOptions is what the web UI shows beyond the catalog: client
 // configuration, version order per kind, the key, replicas from Consul.
-func (a *app) uiOptions(ctx context.Context) server.UIOptions {
+func (a *app) uiOptions(srcs []source.Source, key *signing.Key) server.UIOptions {
 	ui := server.UIOptions{Compare: map[string]func(a, b string) int{apt.Kind: debver.Compare, yum.Kind: rpmver.Compare}}
-	if key, err := a.signingKey(ctx); err == nil {
+	if key != nil {
 		ui.KeyFingerprint = key.Fingerprint()
 	}
-	if srcs, err := a.sources(a.cfg); err == nil {
-		keyURL := a.cfg.PublicURL + "/keys/mirrord.asc"
-		ui.ClientConfig = func(root string, keys []string) string {
-			var in []source.Source
-			for _, s := range srcs {
-				if slices.Contains(keys, source.Key(s)) {
-					in = append(in, s)
-				}
+	keyURL := a.cfg.PublicURL + "/keys/mirrord.asc"
+	ui.ClientConfig = func(root string, keys []string) string {
+		var in []source.Source
+		for _, s := range srcs {
+			if slices.Contains(keys, source.Key(s)) {
+				in = append(in, s)
 			}
-			return source.ClientConfigText(in, source.Under(a.cfg.PublicURL+root), keyURL)
 		}
+		return source.ClientConfigText(in, source.Under(a.cfg.PublicURL+root), keyURL)
 	}
 	if a.consulClient != nil {
 		ui.Replicas = func(ctx context.Context) ([]server.Replica, error) {
